@@ -1,0 +1,50 @@
+from setuptools import find_packages, setup
+
+# Version ranges of the hub environment.  The integration suite proves the
+# combination; the versions it last passed with are recorded in docs/versions.md.
+HUB_REQUIREMENTS = [
+    "jupyterhub>=6.1.1,<7",
+    "jupyterhub-systemdspawner>=1.0.2,<2",
+    "jupyterhub-traefik-proxy>=2.1.0,<3",
+    "jupyterhub-idle-culler>=2.0.0,<3",
+    "jupyterhub-firstuseauthenticator>=1.1.1,<2",
+    "jupyterhub-nativeauthenticator>=1.3.0,<2",
+    "jupyterhub-ldapauthenticator>=2.0.2,<3",
+    "jupyterhub-tmpauthenticator>=1.0.0,<2",
+    "oauthenticator>=17.4.0,<18",
+]
+
+CORE_REQUIREMENTS = [
+    "ruamel.yaml>=0.18,<0.20",
+    "pluggy>=1.5,<2",
+    "jsonschema>=4.20,<5",
+    "filelock>=3.12,<5",
+]
+
+setup(
+    name="the-littlest-jupyterhub",
+    version="2.0.0.dev0",
+    description="JupyterHub for a class of 1-100 students on one server",
+    url="https://tljh.jupyter.org",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tljh", "tljh.*"]),
+    include_package_data=True,
+    package_data={"tljh": ["py.typed", "requirements/*.txt"]},
+    install_requires=CORE_REQUIREMENTS + HUB_REQUIREMENTS,
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-requests",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "tljh-config = tljh.config.cli:main",
+            "tljh-installer = tljh.installer:main",
+        ],
+    },
+)

@@ -1,0 +1,3 @@
+"""The Littlest JupyterHub: JupyterHub for a class on one server."""
+
+__version__ = "2.0.0.dev0"

@@ -1,0 +1,129 @@
+"""Where an installation lives on disk, as a value.
+
+Everything that needs a path takes a :class:`Layout`; nothing reads the install
+prefix at import time.  ``Layout.from_env()`` honours ``TLJH_INSTALL_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PREFIX = Path("/opt/tljh")
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: Path = DEFAULT_PREFIX
+    # Where systemd units, sudoers and the tljh-config link go.  Tests point
+    # these elsewhere; a real install keeps the defaults.
+    systemd_dir: Path = Path("/etc/systemd/system")
+    sudoers_dir: Path = Path("/etc/sudoers.d")
+    bin_dir: Path = Path("/usr/bin")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Layout:
+        env = os.environ if environ is None else environ
+        return cls(prefix=Path(env.get("TLJH_INSTALL_PREFIX") or DEFAULT_PREFIX))
+
+    # environments
+    @property
+    def hub_env(self) -> Path:
+        return self.prefix / "hub"
+
+    @property
+    def user_env(self) -> Path:
+        return self.prefix / "user"
+
+    @property
+    def hub_python(self) -> Path:
+        return self.hub_env / "bin" / "python3"
+
+    @property
+    def user_python(self) -> Path:
+        return self.user_env / "bin" / "python3"
+
+    @property
+    def traefik_bin(self) -> Path:
+        return self.hub_env / "bin" / "traefik"
+
+    # configuration, owned by the admin
+    @property
+    def config_dir(self) -> Path:
+        return self.prefix / "config"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.yaml"
+
+    @property
+    def jupyterhub_config_d(self) -> Path:
+        return self.config_dir / "jupyterhub_config.d"
+
+    @property
+    def traefik_config_d(self) -> Path:
+        return self.config_dir / "traefik_config.d"
+
+    @property
+    def config_history_dir(self) -> Path:
+        return self.config_dir / "history"
+
+    @property
+    def config_lock(self) -> Path:
+        return self.config_dir / ".config.yaml.lock"
+
+    # state, root-only (0700)
+    @property
+    def state_dir(self) -> Path:
+        return self.prefix / "state"
+
+    @property
+    def traefik_static_config(self) -> Path:
+        return self.state_dir / "traefik.toml"
+
+    @property
+    def traefik_rules_dir(self) -> Path:
+        return self.state_dir / "rules"
+
+    @property
+    def traefik_dynamic_config(self) -> Path:
+        return self.traefik_rules_dir / "rules.toml"
+
+    @property
+    def traefik_api_secret(self) -> Path:
+        return self.state_dir / "traefik-api.secret"
+
+    @property
+    def cookie_secret(self) -> Path:
+        return self.state_dir / "jupyterhub_cookie_secret"
+
+    @property
+    def hub_db(self) -> Path:
+        return self.state_dir / "jupyterhub.sqlite"
+
+    @property
+    def acme_file(self) -> Path:
+        return self.state_dir / "acme.json"
+
+    @property
+    def installer_log(self) -> Path:
+        return self.prefix / "installer.log"
+
+    # system files
+    @property
+    def hub_unit_file(self) -> Path:
+        return self.systemd_dir / "jupyterhub.service"
+
+    @property
+    def traefik_unit_file(self) -> Path:
+        return self.systemd_dir / "traefik.service"
+
+    @property
+    def sudoers_file(self) -> Path:
+        return self.sudoers_dir / "jupyterhub-admins"
+
+    @property
+    def tljh_config_link(self) -> Path:
+        return self.bin_dir / "tljh-config"
