@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""Install The Littlest JupyterHub (TLJH) on this server.
+
+    curl -L https://tljh.jupyter.org/bootstrap.py | sudo python3 - --admin NAME
+
+This script uses the standard library only.  It checks that the machine can run
+TLJH, installs the few Debian/Ubuntu packages it needs, creates the hub
+environment (a root-owned virtual environment under /opt/tljh/hub), installs
+TLJH into it and hands over to the TLJH installer with the remaining options.
+
+Running it again is safe: it upgrades TLJH in place and keeps the config, the
+users and their files.
+
+Python reads the whole script before running any of it, and nothing runs until
+the last line calls main(): a download cut short does nothing.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+MIN_PYTHON = (3, 10)
+SUPPORTED_OS = {"debian": (11,), "ubuntu": (22, 4)}
+SUPPORTED_ARCHES = ("x86_64", "aarch64")
+MIN_FREE_BYTES = 1_500_000_000
+APT_PACKAGES = ("python3", "python3-venv", "git", "sudo", "curl", "ca-certificates")
+PACKAGE_NAME = "the-littlest-jupyterhub"
+RETRIES = 3
+
+LOG_FILE = None
+
+
+class HostProblem(Exception):
+    def __init__(self, message, hint):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def log(message):
+    line = "[tljh-bootstrap] " + message
+    print(line, flush=True)
+    if LOG_FILE is not None:
+        with open(LOG_FILE, "a") as f:
+            f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+def fail(message, hint):
+    print("error: " + message, file=sys.stderr, flush=True)
+    if hint:
+        print("hint: " + hint, file=sys.stderr, flush=True)
+    if LOG_FILE is not None:
+        with open(LOG_FILE, "a") as f:
+            f.write(f"error: {message}\nhint: {hint}\n")
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- host checks
+
+
+def read_os_release(path="/etc/os-release"):
+    info = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    info[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return info
+
+
+def version_tuple(text):
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_host(prefix, environ):
+    """Raise HostProblem for the first reason this machine cannot run TLJH."""
+    if os.geteuid() != 0:
+        raise HostProblem(
+            "this installer must run as root",
+            "run it with sudo: curl -L https://tljh.jupyter.org/bootstrap.py "
+            "| sudo python3 - --admin YOUR-NAME",
+        )
+    release = read_os_release()
+    os_id = release.get("ID", "")
+    version = version_tuple(release.get("VERSION_ID", ""))
+    if os_id not in SUPPORTED_OS or version < SUPPORTED_OS[os_id]:
+        name = release.get("PRETTY_NAME") or "this operating system"
+        raise HostProblem(
+            f"{name} is not supported",
+            "TLJH runs on Debian 11 or newer and Ubuntu 22.04 or newer; "
+            "start from a fresh server with one of those",
+        )
+    if sys.version_info[:2] < MIN_PYTHON:
+        raise HostProblem(
+            "Python {}.{} is too old; TLJH needs Python {}.{} or newer".format(
+                *sys.version_info[:2], *MIN_PYTHON
+            ),
+            "use a newer release of your distribution (Debian 12+, Ubuntu 22.04+), "
+            "whose python3 is new enough",
+        )
+    if not os.path.isdir("/run/systemd/system") or _pid1_name() != "systemd":
+        raise HostProblem(
+            "systemd is not running as PID 1 on this machine",
+            "TLJH needs a full server or VM booted with systemd; plain Docker "
+            "containers and WSL without systemd cannot run it",
+        )
+    arch = platform.machine()
+    if arch not in SUPPORTED_ARCHES:
+        raise HostProblem(
+            f"the {arch} architecture is not supported",
+            "use a server with an x86_64 (amd64) or aarch64 (arm64) processor",
+        )
+    existing = prefix
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    free = shutil.disk_usage(existing).free
+    already_installed = os.path.exists(os.path.join(prefix, "hub", "bin", "python3"))
+    if free < MIN_FREE_BYTES and not already_installed:
+        raise HostProblem(
+            f"only {free / 1e9:.1f} GB free on the disk holding {prefix}; TLJH needs about 1.5 GB",
+            "free some space or use a server with a larger disk",
+        )
+
+
+def _pid1_name():
+    try:
+        with open("/proc/1/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run(argv, env=None, retries=1, what=""):
+    """Run a command, streaming its output; retry transient failures."""
+    for attempt in range(1, retries + 1):
+        proc = subprocess.run(argv, env=env)
+        if proc.returncode == 0:
+            return
+        if attempt < retries:
+            log(f"{what} failed (exit {proc.returncode}), trying again ({attempt + 1}/{retries})")
+            time.sleep(2 * attempt)
+    fail(
+        "{} failed (exit {}): {}".format(what or "a command", proc.returncode, " ".join(argv)),
+        "the output above says why; check the network connection and run the same "
+        "command again (it is safe to re-run)",
+    )
+
+
+def network_env(environ):
+    """The environment for package tools, honouring the admin's proxy and CA settings.
+
+    uv reads its own variable names; map the pip/requests ones an admin behind a
+    proxy or a mirror has most likely set already.
+    """
+    env = dict(environ)
+    ca = env.get("SSL_CERT_FILE") or env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE")
+    if ca:
+        env.setdefault("SSL_CERT_FILE", ca)
+        env.setdefault("PIP_CERT", ca)
+    if env.get("PIP_INDEX_URL"):
+        env.setdefault("UV_INDEX_URL", env["PIP_INDEX_URL"])
+    if env.get("PIP_EXTRA_INDEX_URL"):
+        env.setdefault("UV_EXTRA_INDEX_URL", env["PIP_EXTRA_INDEX_URL"])
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.setdefault("UV_LINK_MODE", "copy")
+    env.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    return env
+
+
+def missing_apt_packages():
+    missing = []
+    for pkg in APT_PACKAGES:
+        proc = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        if "install ok installed" not in proc.stdout:
+            missing.append(pkg)
+    return missing
+
+
+def ensure_apt_packages(env):
+    missing = missing_apt_packages()
+    if not missing:
+        log("system packages: nothing to change")
+        return
+    log("system packages: installing " + " ".join(missing))
+    run(["apt-get", "update", "-q"], env=env, retries=RETRIES, what="apt-get update")
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        env=env,
+        retries=RETRIES,
+        what="apt-get install",
+    )
+
+
+def python_works(python):
+    try:
+        proc = subprocess.run(
+            [python, "-c", "import sys, venv; print(sys.version_info[:2] >= (3, 10))"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and proc.stdout.strip() == "True"
+
+
+def ensure_hub_env(hub_env, env):
+    """Create the hub venv; rebuild it when its Python is gone (the OS upgraded python3)."""
+    python = os.path.join(hub_env, "bin", "python3")
+    if os.path.isdir(hub_env) and python_works(python):
+        log(f"hub environment: {hub_env} is in place")
+        return
+    if os.path.isdir(hub_env):
+        log(f"hub environment: {hub_env} is broken (its Python no longer runs); rebuilding it")
+        run(
+            [sys.executable, "-m", "venv", "--clear", hub_env],
+            env=env,
+            what="creating the hub environment",
+        )
+    else:
+        log(f"hub environment: creating {hub_env}")
+        run([sys.executable, "-m", "venv", hub_env], env=env, what="creating the hub environment")
+    os.chmod(hub_env, 0o755)
+
+
+def ensure_uv(hub_env, env):
+    uv = os.path.join(hub_env, "bin", "uv")
+    if os.access(uv, os.X_OK):
+        return uv
+    log("hub environment: installing the uv package installer")
+    run(
+        [os.path.join(hub_env, "bin", "python3"), "-m", "pip", "install", "-q", "uv>=0.5,<1"],
+        env=env,
+        retries=RETRIES,
+        what="installing uv",
+    )
+    return uv
+
+
+def tljh_spec(environ, version):
+    spec = environ.get("TLJH_BOOTSTRAP_PIP_SPEC")
+    if spec:
+        return spec
+    if version:
+        return f"{PACKAGE_NAME}=={version}"
+    return PACKAGE_NAME
+
+
+def install_tljh(hub_env, uv, spec, dev, env):
+    log(f"hub environment: installing TLJH from {spec}")
+    argv = [uv, "pip", "install", "-q", "--python", os.path.join(hub_env, "bin", "python3")]
+    if dev:
+        argv.append("-e")
+    argv.append(spec)
+    run(argv, env=env, retries=RETRIES, what="installing TLJH")
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="bootstrap.py",
+        description="Install or upgrade The Littlest JupyterHub on this server.",
+        epilog="Example: curl -L https://tljh.jupyter.org/bootstrap.py "
+        "| sudo python3 - --admin alice",
+    )
+    p.add_argument("--version", help="the TLJH version to install (default: the newest)")
+    p.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="make NAME an admin of the hub (repeatable)",
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="SPEC",
+        help="install a TLJH plugin from a pip spec (repeatable)",
+    )
+    p.add_argument(
+        "--user-requirements-txt-url",
+        metavar="URL",
+        help="a requirements.txt to install into the user environment",
+    )
+    p.add_argument(
+        "--user-env",
+        choices=["venv", "conda"],
+        help="how to build the user environment",
+    )
+    p.add_argument(
+        "--show-progress-page",
+        action="store_true",
+        help="serve a page on port 80 that says the install is under way",
+    )
+    return p
+
+
+def forwarded_args(argv):
+    """The arguments the installer takes: everything except the bootstrap's own."""
+    out = []
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg == "--version":
+            skip = i + 1 < len(argv)
+            continue
+        if arg.startswith("--version=") or arg == "--show-progress-page":
+            continue
+        out.append(arg)
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv=None):
+    global LOG_FILE
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    environ = dict(os.environ)
+    prefix = environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh"
+    try:
+        check_host(prefix, environ)
+    except HostProblem as e:
+        fail(e.message, e.hint)
+
+    os.umask(0o022)
+    os.makedirs(prefix, mode=0o755, exist_ok=True)
+    LOG_FILE = os.path.join(prefix, "installer.log")
+    fd = os.open(LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(LOG_FILE, 0o600)
+    started = time.monotonic()
+    log(f"installing The Littlest JupyterHub into {prefix}")
+
+    env = network_env(environ)
+    env["TLJH_INSTALL_PREFIX"] = prefix
+    hub_env = os.path.join(prefix, "hub")
+    ensure_apt_packages(env)
+    ensure_hub_env(hub_env, env)
+    uv = ensure_uv(hub_env, env)
+    dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
+    install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
+    log("bootstrap done in %.1f s; starting the TLJH installer" % (time.monotonic() - started))
+
+    python = os.path.join(hub_env, "bin", "python3")
+    installer = [python, "-m", "tljh.installer", *forwarded_args(argv)]
+    sys.stdout.flush()
+    os.execve(python, installer, env)
+
+
+if __name__ == "__main__":
+    main()

