@@ -83,8 +83,12 @@ def step_config(ctx: Context) -> list[str]:
     lay = ctx.layout
     changes = []
     if not lay.config_file.exists():
-        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=0o644)
+        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=0o600)
         changes.append(f"wrote the default {lay.config_file}")
+    elif lay.config_file.stat().st_mode & 0o077:
+        # It may hold OAuth client secrets: root only, like the state.
+        os.chmod(lay.config_file, 0o600)
+        changes.append(f"made {lay.config_file} readable by root only")
     with config_lock(lay):
         config = load_config(lay)
         added = []
@@ -104,9 +108,14 @@ def step_config(ctx: Context) -> list[str]:
 
 
 def step_groups(ctx: Context) -> list[str]:
-    from tljh.system.users import ensure_group
+    from tljh.system.users import ensure_group, group_exists
 
-    return [f"group {g}" for g in ("jupyterhub-users", "jupyterhub-admins") if ensure_group(g)]
+    changes = []
+    for group in ("jupyterhub-users", "jupyterhub-admins"):
+        if not group_exists(group):
+            ensure_group(group)
+            changes.append(f"created group {group}")
+    return changes
 
 
 def step_sudoers(ctx: Context) -> list[str]:

@@ -1,0 +1,252 @@
+"""tljh-config, driven through main([...]) on a temporary --config-path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tljh.config.cli import main
+from tljh.config.store import ConfigFiles, list_history
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Keep the real /opt/tljh out of reach even if a test forgets --config-path.
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path / "prefix"))
+    return tmp_path / "config.yaml"
+
+
+def run(cfg: Path, *args: str) -> int:
+    return main(["--config-path", str(cfg), *args])
+
+
+def test_set_writes_and_prints_reload_hint(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    assert cfg.read_text() == "limits:\n  memory: 1G\n"
+    out = capsys.readouterr().out
+    assert "Set limits.memory = '1G'." in out
+    assert "sudo tljh-config reload" in out
+
+
+def test_set_typed_values(cfg: Path) -> None:
+    assert run(cfg, "set", "limits.cpu", "1.5") == 0
+    assert run(cfg, "set", "http.port", "8080") == 0
+    assert run(cfg, "set", "services.cull.enabled", "false") == 0
+    assert run(cfg, "set", "auth.DummyAuthenticator.password", "1234", "--type", "str") == 0
+    text = cfg.read_text()
+    assert "cpu: 1.5" in text
+    assert "port: 8080" in text
+    assert "enabled: false" in text
+    assert "password: '1234'" in text
+
+
+def test_https_keys_mention_proxy_reload(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "http.port", "8080") == 0
+    assert "reload proxy" in capsys.readouterr().out
+
+
+def test_invalid_set_writes_nothing(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text("# keep me\nlimits:\n  memory: 1G\n")
+    before = cfg.read_text()
+    assert run(cfg, "set", "limits.memory", "2 GB") == 1
+    err = capsys.readouterr().err
+    assert "limits.memory: '2 GB' is not a memory size" in err
+    assert "Traceback" not in err
+    assert cfg.read_text() == before
+    assert list_history(ConfigFiles.for_file(cfg)) == []
+
+
+def test_invalid_set_on_missing_file_creates_nothing(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "http.port", "99999") == 1
+    assert "http.port: 99999 is too large" in capsys.readouterr().err
+    assert not cfg.exists()
+
+
+def test_unknown_key_is_refused_with_suggestion(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "limits.memroy", "1G") == 1
+    assert "did you mean limits.memory?" in capsys.readouterr().err
+    assert not cfg.exists()
+
+
+def test_numeric_username_stays_text(cfg: Path) -> None:
+    assert run(cfg, "add-item", "users.admin", "1234") == 0
+    assert cfg.read_text() == "users:\n  admin:\n  - '1234'\n"
+
+
+def test_add_and_remove_item(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "add-item", "users.admin", "alice") == 0
+    assert run(cfg, "add-item", "users.admin", "bob") == 0
+    assert run(cfg, "add-item", "users.admin", "alice") == 0
+    assert "already in users.admin" in capsys.readouterr().out
+    assert cfg.read_text() == "users:\n  admin:\n  - alice\n  - bob\n"
+    assert run(cfg, "remove-item", "users.admin", "alice") == 0
+    assert "Removed 'alice' from users.admin." in capsys.readouterr().out
+    assert cfg.read_text() == "users:\n  admin:\n  - bob\n"
+
+
+def test_remove_absent_item_fails(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "add-item", "users.admin", "bob") == 0
+    before = cfg.read_text()
+    assert run(cfg, "remove-item", "users.admin", "alice") == 1
+    err = capsys.readouterr().err
+    assert "error: 'alice' is not in users.admin" in err
+    assert "hint: users.admin holds: 'bob'" in err
+    assert cfg.read_text() == before
+
+
+def test_add_item_on_scalar_fails(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    assert run(cfg, "add-item", "limits.memory", "2G") == 1
+    assert "limits.memory is not a list" in capsys.readouterr().err
+
+
+def test_unset(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    assert run(cfg, "set", "http.port", "8080") == 0
+    assert run(cfg, "unset", "limits.memory") == 0
+    assert "Unset limits.memory (it is now the default, null)" in capsys.readouterr().out
+    assert cfg.read_text() == "http:\n  port: 8080\n"
+    assert run(cfg, "unset", "limits.memory") == 1
+    assert "limits.memory is not set" in capsys.readouterr().err
+
+
+def test_unset_typo_suggests(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "unset", "limits.memroy") == 1
+    assert "did you mean limits.memory?" in capsys.readouterr().err
+
+
+def test_unset_removes_an_unknown_key_from_a_hand_edited_file(cfg: Path) -> None:
+    cfg.write_text("users:\n  admins:\n  - alice\n")
+    assert run(cfg, "unset", "users.admins") == 0
+    assert cfg.read_text() == ""
+
+
+def test_show_masks_secrets(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text(
+        "# my hub\n"
+        "auth:\n"
+        "  type: github\n"
+        "  GitHubOAuthenticator:\n"
+        "    client_id: public-id\n"
+        "    client_secret: very-secret\n"
+        "traefik_api:\n"
+        "  password: hunter2\n"
+        "https:\n"
+        "  tls:\n"
+        "    key: /etc/ssl/private/hub.key\n"
+    )
+    assert run(cfg, "show") == 0
+    out = capsys.readouterr().out
+    assert "# my hub" in out
+    assert "public-id" in out
+    assert "very-secret" not in out
+    assert "hunter2" not in out
+    assert out.count("********") == 2
+    assert "/etc/ssl/private/hub.key" in out  # a path, not a secret
+    assert run(cfg, "show", "--show-secrets") == 0
+    out = capsys.readouterr().out
+    assert "very-secret" in out and "hunter2" in out
+    assert "very-secret" in cfg.read_text()  # showing never changes the file
+
+
+def test_show_defaults(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    capsys.readouterr()
+    assert run(cfg, "show", "--defaults") == 0
+    out = capsys.readouterr().out
+    assert "memory: 1G" in out
+    assert "timeout: 600" in out
+
+
+def test_get(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    assert run(cfg, "add-item", "users.admin", "alice") == 0
+    assert run(cfg, "set", "traefik_api.password", "pw") == 0
+    capsys.readouterr()
+    assert run(cfg, "get", "limits.memory") == 0
+    assert capsys.readouterr().out == "1G\n"
+    assert run(cfg, "get", "http.port") == 0  # not set: the default
+    assert capsys.readouterr().out == "80\n"
+    assert run(cfg, "get", "users.admin") == 0
+    assert capsys.readouterr().out == "- alice\n"
+    assert run(cfg, "get", "traefik_api.password") == 0
+    assert capsys.readouterr().out == "********\n"
+    assert run(cfg, "get", "traefik_api.password", "--show-secrets") == 0
+    assert capsys.readouterr().out == "pw\n"
+    assert run(cfg, "get", "https.enabled") == 0
+    assert capsys.readouterr().out == "false\n"
+    assert run(cfg, "get", "limits.memroy") == 1
+    assert "did you mean limits.memory?" in capsys.readouterr().err
+
+
+def test_validate(cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text("limits:\n  memory: 1G\n")
+    assert run(cfg, "validate") == 0
+    assert "is valid" in capsys.readouterr().out
+    other = tmp_path / "other.yaml"
+    other.write_text("limits:\n  memory: 2 GB\nhttp:\n  port: 0\n")
+    assert main(["validate", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err
+    assert "limits.memory: " in err and "http.port: " in err
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_yaml_error_is_reported_without_traceback(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg.write_text("limits:\n\tmemory: 1G\n")
+    assert run(cfg, "set", "limits.cpu", "1") == 1
+    err = capsys.readouterr().err
+    assert "line 2, column 1" in err
+    assert "Traceback" not in err
+    assert cfg.read_text() == "limits:\n\tmemory: 1G\n"
+
+
+def test_locked_config(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = ConfigFiles.for_file(cfg)
+    with FileLock(str(files.config_lock)):
+        code = main(["--config-path", str(cfg), "--lock-timeout", "0.1", "set", "base_url", "/x/"])
+    assert code == 1
+    assert "being changed by another tljh-config" in capsys.readouterr().err
+    assert not cfg.exists()
+
+
+def test_config_path_after_the_command(cfg: Path) -> None:
+    assert main(["set", "--config-path", str(cfg), "base_url", "/x/"]) == 0
+    assert cfg.read_text() == "base_url: /x/\n"
+
+
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    for command in ("show", "get", "set", "unset", "add-item", "remove-item", "reload", "validate"):
+        assert command in top
+        assert main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "Example:" in out and "tljh-config" in out
+
+
+def test_usage_errors_return_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["set", "only-a-key"]) == 2
+    assert main(["reload", "database"]) == 2
+    assert main([]) == 2
+    capsys.readouterr()
+
+
+def test_reload_refuses_invalid_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "prefix"
+    (prefix / "config").mkdir(parents=True)
+    (prefix / "config" / "config.yaml").write_text("http:\n  port: 0\n")
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(prefix))
+    assert main(["reload"]) == 1
+    assert "http.port: " in capsys.readouterr().err

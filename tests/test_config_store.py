@@ -1,0 +1,244 @@
+"""Loading and saving config.yaml: round-trip, atomic, locked, history."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from filelock import FileLock
+
+from tljh.config import store
+from tljh.config.store import (
+    HISTORY_KEEP,
+    ConfigFiles,
+    config_lock,
+    list_history,
+    load_config,
+    save_config,
+    update_config,
+)
+from tljh.config.values import add_item, set_value
+from tljh.errors import ConfigError, ConfigValidationError, LockedError
+from tljh.layout import Layout
+
+COMMENTED = """\
+# Our hub, managed by the IT team.
+users:
+  admin:
+  - alice   # the teacher
+  - '1234'
+limits:
+  memory: 2G  # raised for the ML course
+auth:
+  type: dummy
+"""
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return Layout(prefix=tmp_path)
+
+
+def write(layout: Layout, text: str) -> None:
+    layout.config_dir.mkdir(parents=True, exist_ok=True)
+    layout.config_file.write_text(text)
+
+
+def test_missing_file_is_empty(layout: Layout) -> None:
+    data = load_config(layout)
+    assert dict(data) == {}
+
+
+def test_empty_file_is_empty(layout: Layout) -> None:
+    write(layout, "# nothing yet\n")
+    assert dict(load_config(layout)) == {}
+
+
+def test_round_trip_keeps_comments_order_and_quotes(layout: Layout) -> None:
+    write(layout, COMMENTED)
+    data = load_config(layout)
+    assert data["users"]["admin"] == ["alice", "1234"]
+    save_config(layout, data)
+    assert layout.config_file.read_text() == COMMENTED
+
+    set_value(data, "limits.cpu", 2)
+    add_item(data, "users.admin", "5678")
+    save_config(layout, data)
+    text = layout.config_file.read_text()
+    assert "# Our hub, managed by the IT team." in text
+    assert "- alice   # the teacher" in text
+    assert "memory: 2G  # raised for the ML course" in text
+    assert "- '5678'" in text  # numeric-looking usernames stay quoted text
+    assert text.index("users:") < text.index("limits:") < text.index("auth:")
+    again = load_config(layout)
+    assert again["users"]["admin"] == ["alice", "1234", "5678"]
+    assert again["limits"]["cpu"] == 2
+
+
+def test_items_added_to_empty_flow_list_are_block_style(layout: Layout) -> None:
+    write(layout, "users:\n  admin: []\n")
+    data = load_config(layout)
+    add_item(data, "users.admin", "alice")
+    save_config(layout, data)
+    assert layout.config_file.read_text() == "users:\n  admin:\n  - alice\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("users:\n  admin: [alice\n", "line 3"),
+        ("limits:\n\tmemory: 1G\n", "line 2, column 1"),
+        ("limits: memory: 1G\n", "line 1, column 15"),
+        ("a: 1\na: 2\n", "line 2"),
+    ],
+)
+def test_yaml_errors_name_file_line_and_column(layout: Layout, text: str, where: str) -> None:
+    write(layout, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(layout)
+    assert str(layout.config_file) in info.value.message
+    assert where in info.value.message
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n"])
+def test_top_level_must_be_mapping(layout: Layout, text: str) -> None:
+    write(layout, text)
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(layout)
+
+
+def test_save_creates_file_0644(layout: Layout) -> None:
+    save_config(layout, {"limits": {"memory": "1G"}})
+    assert stat.S_IMODE(layout.config_file.stat().st_mode) == 0o644
+    assert layout.config_file.read_text() == "limits:\n  memory: 1G\n"
+
+
+def test_save_keeps_existing_mode(layout: Layout) -> None:
+    write(layout, "limits:\n  memory: 1G\n")
+    os.chmod(layout.config_file, 0o600)
+    save_config(layout, {"limits": {"memory": "2G"}})
+    assert stat.S_IMODE(layout.config_file.stat().st_mode) == 0o600
+
+
+def test_failed_rename_leaves_old_file_intact(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(layout, COMMENTED)
+
+    def broken_replace(src: Any, dst: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    data = load_config(layout)
+    set_value(data, "limits.memory", "4G")
+    with pytest.raises(ConfigError, match="No space left"):
+        save_config(layout, data)
+    monkeypatch.undo()
+    assert layout.config_file.read_text() == COMMENTED
+    leftovers = [p for p in layout.config_dir.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_history_keeps_previous_versions(layout: Layout) -> None:
+    save_config(layout, {"limits": {"memory": "1G"}})
+    assert list_history(layout) == []  # nothing before the first save
+    save_config(layout, {"limits": {"memory": "2G"}})
+    save_config(layout, {"limits": {"memory": "2G"}})  # unchanged: no new entry
+    history = list_history(layout)
+    assert len(history) == 1
+    assert history[0].read_text() == "limits:\n  memory: 1G\n"
+    assert history[0].parent == layout.config_history_dir
+    assert stat.S_IMODE(history[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(layout.config_history_dir.stat().st_mode) == 0o700
+
+
+def test_history_is_pruned(layout: Layout) -> None:
+    for i in range(HISTORY_KEEP + 5):
+        save_config(layout, {"services": {"cull": {"timeout": 100 + i}}})
+    history = list_history(layout)
+    assert len(history) == HISTORY_KEEP
+    # The newest entry is the version before the last save.
+    assert f"timeout: {100 + HISTORY_KEEP + 3}" in history[-1].read_text()
+    assert f"timeout: {100 + HISTORY_KEEP + 4}" in layout.config_file.read_text()
+
+
+def test_lock_busy_raises_locked_error(layout: Layout) -> None:
+    layout.config_dir.mkdir(parents=True)
+    other = FileLock(str(layout.config_lock))
+    with other:
+        with pytest.raises(LockedError) as info, config_lock(layout, timeout=0.1):
+            pass  # pragma: no cover - must not be reached
+        assert "being changed by another tljh-config" in info.value.message
+        assert info.value.hint
+    with config_lock(layout, timeout=0.1):
+        pass
+
+
+def test_lock_is_exclusive_across_processes(layout: Layout) -> None:
+    import subprocess
+    import sys
+
+    layout.config_dir.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, filelock\n"
+            f"l = filelock.FileLock({str(layout.config_lock)!r}); l.acquire()\n"
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError), config_lock(layout, timeout=0.2):
+            pass  # pragma: no cover
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    with config_lock(layout, timeout=5):
+        pass
+
+
+def test_update_config_refuses_invalid_change(layout: Layout) -> None:
+    write(layout, COMMENTED)
+    with pytest.raises(ConfigValidationError) as info:
+        update_config(layout, lambda d: set_value(d, "limits.memory", "2 GB"))
+    assert info.value.problems[0].startswith("limits.memory: ")
+    assert layout.config_file.read_text() == COMMENTED
+    assert list_history(layout) == []
+
+
+def test_update_config_allows_repairing_a_broken_file(layout: Layout) -> None:
+    write(layout, "limits:\n  memory: 2 GB\n  cpu: -1\n")
+    result = update_config(layout, lambda d: set_value(d, "limits.memory", "2G"))
+    assert result.changed
+    assert [p.split(":")[0] for p in result.remaining] == ["limits.cpu"]
+    assert "memory: 2G" in layout.config_file.read_text()
+    # ...but a change that adds a new problem is still refused.
+    with pytest.raises(ConfigValidationError):
+        update_config(layout, lambda d: set_value(d, "http.port", 0))
+
+
+def test_config_files_for_other_path(tmp_path: Path) -> None:
+    files = ConfigFiles.for_file(tmp_path / "x.yaml")
+    assert files.config_lock == tmp_path / ".x.yaml.lock"
+    assert files.config_history_dir == tmp_path / ".x.yaml.history"
+    standard = ConfigFiles.for_file(tmp_path / "config.yaml")
+    layout = Layout(prefix=tmp_path.parent)
+    assert standard.config_lock.name == layout.config_lock.name
+    assert standard.config_history_dir.name == layout.config_history_dir.name
+    save_config(files, {"base_url": "/x/"})
+    save_config(files, {"base_url": "/y/"})
+    assert len(list_history(files)) == 1
+
+
+def test_dump_of_empty_config_is_empty() -> None:
+    assert store.dump_yaml({}) == ""

@@ -1,0 +1,270 @@
+"""Validation: every bad config is rejected with a message naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tljh.config.schema import DEFAULTS
+from tljh.config.validate import check, key_problem, validate
+from tljh.errors import ConfigValidationError
+
+LE = {"email": "admin@example.org", "domains": ["hub.example.org"]}
+TLS = {"cert": "/etc/ssl/hub.pem", "key": "/etc/ssl/hub.key"}
+
+# (config, key path the message must start with, text the message must contain)
+BAD: list[tuple[dict[str, Any], str, str]] = [
+    ({"base_url": "jupyter"}, "base_url", "must start with '/'"),
+    ({"base_url": 5}, "base_url", "not text"),
+    ({"base_url": "/a b/"}, "base_url", "not a URL path"),
+    ({"auth": {"type": ""}}, "auth.type", "not a known authenticator"),
+    ({"auth": {"type": "githbu"}}, "auth.type", "did you mean github?"),
+    ({"auth": {"type": 3}}, "auth.type", "not text"),
+    ({"auth": {"Type": "dummy"}}, "auth.Type", "did you mean auth.type?"),
+    ({"auth": {"firstuse": {"create_users": True}}}, "auth.firstuse", "authenticator class"),
+    (
+        {"auth": {"GithubOAuthenticator": {"client_id": "x"}}},
+        "auth.GithubOAuthenticator",
+        "GitHubOAuthenticator",
+    ),
+    ({"auth": {"DummyAuthenticator": "pw"}}, "auth.DummyAuthenticator", "not a section"),
+    (
+        {"auth": {"DummyAuthenticator": {"bad-name": 1}}},
+        "auth.DummyAuthenticator.bad-name",
+        "option name",
+    ),
+    ({"auth": "dummy"}, "auth", "not a section"),
+    ({"users": {"admin": [1234]}}, "users.admin", "quote it"),
+    ({"users": {"allowed": [True]}}, "users.allowed", "not a username"),
+    ({"users": {"banned": "mallory"}}, "users.banned", "add-item users.banned mallory"),
+    ({"users": {"admin": [""]}}, "users.admin", "empty username"),
+    ({"users": {"admin": [" alice"]}}, "users.admin", "spaces"),
+    ({"users": {"admin": [None]}}, "users.admin", "is empty (null)"),
+    ({"users": {"admins": ["alice"]}}, "users.admins", "users.admin"),
+    ({"users": {"whitelist": ["alice"]}}, "users.whitelist", "users.allowed"),
+    ({"users": {"admin": ["alice"], "banned": ["alice"]}}, "users.banned", "also in users.admin"),
+    (
+        {"users": {"extra_user_groups": {"Bad Group": ["a"]}}},
+        "users.extra_user_groups.Bad Group",
+        "group name",
+    ),
+    (
+        {"users": {"extra_user_groups": {"teachers": "alice"}}},
+        "users.extra_user_groups.teachers",
+        "not a list",
+    ),
+    (
+        {"users": {"extra_user_groups": {"teachers": [42]}}},
+        "users.extra_user_groups.teachers",
+        "quote it",
+    ),
+    ({"users": {"extra_user_groups": {123: ["a"]}}}, "users.extra_user_groups", "not text"),
+    (
+        {"limits": {"memory": "2 GB"}},
+        "limits.memory",
+        "is not a memory size; use a number with K, M, G or T",
+    ),
+    ({"limits": {"memory": "2GB"}}, "limits.memory", "not a memory size"),
+    ({"limits": {"memory": "1g"}}, "limits.memory", "write it as 1G"),
+    ({"limits": {"memory": "512"}}, "limits.memory", "no unit"),
+    ({"limits": {"memory": "0G"}}, "limits.memory", "more than 0"),
+    ({"limits": {"memory": -5}}, "limits.memory", "more than 0"),
+    ({"limits": {"memory": 512}}, "limits.memory", "did you mean 512M"),
+    ({"limits": {"memory": 1.5}}, "limits.memory", "not a memory size"),
+    ({"limits": {"cpu": 0}}, "limits.cpu", "too small"),
+    ({"limits": {"cpu": -1.5}}, "limits.cpu", "too small"),
+    ({"limits": {"cpu": "two"}}, "limits.cpu", "not a number of CPUs"),
+    ({"limits": {"cpu": True}}, "limits.cpu", "not a number of CPUs"),
+    ({"limits": {"memroy": "1G"}}, "limits.memroy", "did you mean limits.memory?"),
+    ({"memory": "1G"}, "memory", "did you mean limits.memory?"),
+    ({"limits": ["1G"]}, "limits", "not a section"),
+    ({"http": {"port": 0}}, "http.port", "port number from 1 to 65535"),
+    ({"http": {"port": 70000}}, "http.port", "port number from 1 to 65535"),
+    ({"http": {"port": "eighty"}}, "http.port", "port number"),
+    ({"http": {"port": 80.5}}, "http.port", "not a whole number"),
+    ({"http": {"port": None}}, "http.port", "is empty (null)"),
+    ({"http": {"address": "localhost"}}, "http.address", "use 127.0.0.1"),
+    ({"http": {"address": "1.2.3.999"}}, "http.address", "not an IP address"),
+    ({"https": {"port": -1}}, "https.port", "port number"),
+    ({"https": {"enabled": "yes"}}, "https.enabled", "true or false"),
+    ({"https": {"enabled": True}}, "https.enabled", "needs a certificate"),
+    ({"https": {"enabled": True, "tls": {"cert": "/c.pem"}}}, "https.tls.key", "missing"),
+    ({"https": {"enabled": True, "tls": {"key": "/k.pem"}}}, "https.tls.cert", "missing"),
+    (
+        {"https": {"enabled": True, "letsencrypt": {"email": "a@b.org"}}},
+        "https.letsencrypt.domains",
+        "at least one",
+    ),
+    (
+        {"https": {"enabled": True, "letsencrypt": {"domains": ["a.org"]}}},
+        "https.letsencrypt.email",
+        "contact",
+    ),
+    ({"https": {"enabled": True, "tls": TLS, "port": 80}}, "https.port", "also http.port"),
+    ({"https": {"tls": {"cert": "certs/hub.pem"}}}, "https.tls.cert", "absolute path"),
+    (
+        {"https": {"letsencrypt": {"email": "not-an-email"}}},
+        "https.letsencrypt.email",
+        "not an email",
+    ),
+    (
+        {"https": {"letsencrypt": {"domains": ["*.example.org"]}}},
+        "https.letsencrypt.domains",
+        "wildcard",
+    ),
+    (
+        {"https": {"letsencrypt": {"domains": ["10.0.0.1"]}}},
+        "https.letsencrypt.domains",
+        "IP address",
+    ),
+    (
+        {"https": {"letsencrypt": {"domains": ["bad_domain!"]}}},
+        "https.letsencrypt.domains",
+        "not a domain",
+    ),
+    ({"https": {"letsencrypt": {"staging": "no"}}}, "https.letsencrypt.staging", "true or false"),
+    ({"https": {"tsl": TLS}}, "https.tsl", "did you mean https.tls?"),
+    ({"traefik_api": {"ip": "not-an-ip"}}, "traefik_api.ip", "not an IP address"),
+    ({"traefik_api": {"ip": ""}}, "traefik_api.ip", "not an IP address"),
+    ({"traefik_api": {"port": 80}}, "traefik_api.port", "also http.port"),
+    (
+        {"traefik_api": {"port": 443}, "https": {"enabled": True, "tls": TLS}},
+        "traefik_api.port",
+        "also https.port",
+    ),
+    ({"traefik_api": {"username": ""}}, "traefik_api.username", "must not be empty"),
+    ({"traefik_api": {"password": 1234}}, "traefik_api.password", "quote it"),
+    (
+        {"user_environment": {"default_app": "lab"}},
+        "user_environment.default_app",
+        "not one of jupyterlab, classic",
+    ),
+    (
+        {"user_environment": {"default_app": "nteract"}},
+        "user_environment.default_app",
+        "not one of",
+    ),
+    ({"user_environment": {"default_app": 5}}, "user_environment.default_app", "not one of"),
+    ({"services": {"cull": {"timeout": 0}}}, "services.cull.timeout", "too small"),
+    ({"services": {"cull": {"every": "often"}}}, "services.cull.every", "number of seconds"),
+    ({"services": {"cull": {"concurrency": 0}}}, "services.cull.concurrency", "too small"),
+    ({"services": {"cull": {"max_age": -1}}}, "services.cull.max_age", "too small"),
+    ({"services": {"cull": {"enabled": "true"}}}, "services.cull.enabled", "true or false"),
+    ({"services": {"cull": {"users": 1}}}, "services.cull.users", "true or false"),
+    (
+        {"services": {"cull": {"remove_named_servers": None}}},
+        "services.cull.remove_named_servers",
+        "empty",
+    ),
+    ({"services": {"culler": {}}}, "services.culler", "did you mean services.cull?"),
+    ({"user_env": {}}, "user_env", "unknown key"),
+    ({"plugins": {"x": 1}}, "plugins", "unknown key"),
+]
+
+
+def _ids() -> list[str]:
+    return [f"{i}-{path}" for i, (_, path, _) in enumerate(BAD)]
+
+
+def test_table_is_big_enough() -> None:
+    assert len(BAD) >= 40
+
+
+@pytest.mark.parametrize(("config", "path", "text"), BAD, ids=_ids())
+def test_bad_config_is_rejected_naming_the_key(
+    config: dict[str, Any], path: str, text: str
+) -> None:
+    problems = validate(config)
+    assert problems, f"{config!r} was accepted"
+    matching = [p for p in problems if p.startswith(f"{path}: ")]
+    assert matching, f"no problem names {path}: {problems}"
+    assert any(text in p for p in matching), f"{text!r} not in {matching}"
+    with pytest.raises(ConfigValidationError) as info:
+        check(config)
+    assert info.value.problems == problems
+
+
+def test_memory_message_matches_documented_wording() -> None:
+    assert validate({"limits": {"memory": "2 GB"}}) == [
+        "limits.memory: '2 GB' is not a memory size; use a number with K, M, G or T, e.g. 2G"
+    ]
+
+
+GOOD: list[dict[str, Any]] = [
+    {},
+    DEFAULTS,
+    {"base_url": "/jupyter/"},
+    {"auth": {"type": "dummy", "DummyAuthenticator": {"password": "pw"}}},
+    {"auth": {"type": "oauthenticator.github.GitHubOAuthenticator"}},
+    {"auth": {"type": "mypkg.auth:MyAuthenticator", "MyAuthenticator": {"a": [1, 2]}}},
+    {"auth": {"type": "native", "NativeAuthenticator": {"open_signup": True, "x": None}}},
+    {"auth": {"type": "firstuse", "FirstUseAuthenticator": None}},
+    {"users": {"admin": ["alice", "1234", "bob@example.org"], "allowed": [], "banned": None}},
+    {"users": {"extra_user_groups": {"teachers": ["alice"], "data_science-2": None}}},
+    {"users": None},
+    {"limits": {"memory": "1G", "cpu": 2}},
+    {"limits": {"memory": "1.5G", "cpu": 0.5}},
+    {"limits": {"memory": "512M"}},
+    {"limits": {"memory": 2**30, "cpu": None}},
+    {"http": {"address": "0.0.0.0", "port": 8080}},
+    {"http": {"address": "::1"}},
+    {"https": {"enabled": True, "tls": TLS}},
+    {"https": {"enabled": True, "letsencrypt": {**LE, "staging": True}}},
+    {"https": {"enabled": False, "tls": {"cert": "/only/cert.pem"}}},
+    {"traefik_api": {"ip": "127.0.0.1", "port": 8099, "username": "api", "password": "s"}},
+    {"user_environment": {"default_app": "classic"}},
+    {"services": {"cull": {"enabled": False, "timeout": 3600, "every": 300, "max_age": 0}}},
+]
+
+
+@pytest.mark.parametrize("config", GOOD)
+def test_good_config_is_accepted(config: dict[str, Any]) -> None:
+    assert validate(config) == []
+    check(config)
+
+
+def test_top_level_must_be_a_mapping() -> None:
+    problems = validate(["a"])  # type: ignore[arg-type]
+    assert problems and "mapping" in problems[0]
+
+
+def test_several_problems_are_all_reported() -> None:
+    problems = validate({"limits": {"memory": "x", "cpu": -1}, "http": {"port": 0}})
+    assert [p.split(":")[0] for p in problems] == ["limits.memory", "limits.cpu", "http.port"]
+
+
+def test_extra_schema_lets_plugins_add_top_level_keys() -> None:
+    extra = {
+        "myplugin": {
+            "type": "object",
+            "properties": {"level": {"type": "integer", "minimum": 1, "default": 3}},
+        }
+    }
+    assert validate({"myplugin": {"level": 2}}) != []
+    assert validate({"myplugin": {"level": 2}}, extra_schema=extra) == []
+    problems = validate({"myplugin": {"levle": 2}}, extra_schema=extra)
+    assert problems == ["myplugin.levle: unknown key; did you mean myplugin.level?"]
+    assert validate({"myplugin": {"level": 0}}, extra_schema=extra)[0].startswith(
+        "myplugin.level: "
+    )
+
+
+def test_extra_schema_cannot_redefine_core_keys() -> None:
+    with pytest.raises(ValueError, match="users"):
+        validate({}, extra_schema={"users": {"type": "any"}})
+
+
+def test_key_problem_suggests() -> None:
+    assert key_problem("limits.memroy") == "limits.memroy: unknown key; did you mean limits.memory?"
+    assert key_problem("limits.memory") is None
+    assert key_problem("auth.GitHubOAuthenticator.client_id") is None
+
+
+def test_ruamel_loaded_config_validates_like_plain() -> None:
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="rt").load("users:\n  admin:\n  - 1234\nx: &a true\nlimits:\n  cpu: 1.5\n")
+    problems = validate(data)
+    assert any(p.startswith("users.admin: 1234 is a number") for p in problems)
+    assert any(p.startswith("x: unknown key") for p in problems)

@@ -1,0 +1,68 @@
+"""The TLJH configuration: schema, validation, storage and the ``tljh-config`` CLI.
+
+Submodules:
+
+* :mod:`tljh.config.schema`   -- the keys as data, ``DEFAULTS``, ``with_defaults``
+* :mod:`tljh.config.validate` -- ``validate`` (list of problems) and ``check``
+* :mod:`tljh.config.values`   -- ``parse_value`` and the edits (set, unset, ...)
+* :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked, history)
+* :mod:`tljh.config.cli`      -- the ``tljh-config`` command
+
+This package also keeps the names that published upstream TLJH plugins import
+from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
+``HUB_ENV_PREFIX``, ``USER_ENV_PREFIX``, ``STATE_DIR``, ``CONFIG_DIR`` and
+``CONFIG_FILE`` (strings, computed on access from ``TLJH_INSTALL_PREFIX``),
+and :func:`reload_component`.  Importing it is cheap: nothing heavy is
+imported until it is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CONFIG_DIR",
+    "CONFIG_FILE",
+    "HUB_ENV_PREFIX",
+    "INSTALL_PREFIX",
+    "STATE_DIR",
+    "USER_ENV_PREFIX",
+    "reload_component",
+]
+
+_PATH_ATTRS = {
+    "INSTALL_PREFIX": "prefix",
+    "HUB_ENV_PREFIX": "hub_env",
+    "USER_ENV_PREFIX": "user_env",
+    "STATE_DIR": "state_dir",
+    "CONFIG_DIR": "config_dir",
+    "CONFIG_FILE": "config_file",
+}
+
+
+def __getattr__(name: str) -> Any:
+    attr = _PATH_ATTRS.get(name)
+    if attr is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from tljh.layout import Layout
+
+    return str(getattr(Layout.from_env(), attr))
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PATH_ATTRS])
+
+
+def reload_component(component: str) -> None:
+    """Restart ``"hub"`` or ``"proxy"`` and wait until it is ready (upstream API).
+
+    Raises :class:`~tljh.errors.UnhealthyError` if it does not come back in time.
+    """
+    if component not in ("hub", "proxy"):
+        from tljh.errors import ConfigError
+
+        raise ConfigError(f"cannot reload {component!r}", "the components are 'hub' and 'proxy'")
+    from tljh.layout import Layout
+    from tljh.system import services
+
+    services.reload(Layout.from_env(), [component])

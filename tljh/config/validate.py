@@ -1,0 +1,540 @@
+"""Checking a configuration against the schema, with messages meant for admins.
+
+Every problem is one line that starts with the dotted key path it is about,
+says what is wrong and, where we can tell, what to write instead.  Unknown keys
+are errors (a typo must not be silently ignored), with a suggestion.
+
+This is a small hand-written validator over :data:`tljh.config.schema.SCHEMA`:
+importing jsonschema costs more than a second, which ``tljh-config`` cannot
+afford, and our messages can be more specific than a generic validator's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tljh.config.schema import (
+    AUTH_ALIASES,
+    known_paths,
+    merged_schema,
+    node_types,
+    to_plain,
+    with_defaults,
+)
+from tljh.errors import ConfigValidationError
+
+Schema = Mapping[str, Mapping[str, Any]]
+
+#: Keys renamed upstream long ago; people still copy them from old answers.
+_RENAMED = {
+    "users.whitelist": "users.allowed",
+    "users.blacklist": "users.banned",
+    "users.admins": "users.admin",
+    "users.blocked": "users.banned",
+}
+
+_TYPE_PHRASES = {
+    "object": "a section (a mapping of keys to values)",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+_MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT])$")
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IMPORT_PATH_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
+_GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def describe(value: Any) -> str:
+    """A short rendering of a value for messages: '2 GB', 1234, true, null, a list."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a section"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return repr(text)
+    return str(value)
+
+
+def _value_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+# --- formats: each returns a problem (without the key path) or None -----------
+
+
+def _fmt_base_url(v: str) -> str | None:
+    if not v.startswith("/"):
+        return f"{describe(v)} must start with '/', e.g. /{v.strip('/')}/"
+    if any(c.isspace() for c in v) or "?" in v or "#" in v:
+        return f"{describe(v)} is not a URL path (no spaces, '?' or '#')"
+    return None
+
+
+def _fmt_auth_type(v: str) -> str | None:
+    if v in AUTH_ALIASES or _IMPORT_PATH_RE.match(v):
+        return None
+    if v and _installed_authenticator(v):
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(v.lower(), sorted(AUTH_ALIASES), n=1, cutoff=0.6)
+    msg = (
+        f"{describe(v)} is not a known authenticator; use a short name "
+        "(firstuse, native, dummy, tmp, github, google, ldap, ...) or a full import "
+        "path like 'oauthenticator.github.GitHubOAuthenticator'"
+    )
+    if close:
+        msg = f"{describe(v)} is not a known authenticator; did you mean {close[0]}?"
+    return msg
+
+
+def _installed_authenticator(name: str) -> bool:
+    """Whether an installed package registers ``name`` as a JupyterHub authenticator."""
+    try:
+        from importlib.metadata import entry_points
+
+        return any(ep.name == name for ep in entry_points(group="jupyterhub.authenticators"))
+    except Exception:  # a broken package must not break validation
+        return False
+
+
+def _fmt_username(v: str) -> str | None:
+    if not v.strip():
+        return "an empty username; remove it or write a name"
+    if v != v.strip():
+        return f"{describe(v)} has spaces at the start or end"
+    if _CONTROL_RE.search(v):
+        return f"{describe(v)} contains control characters"
+    return None
+
+
+def _fmt_memory(v: str | int) -> str | None:
+    if isinstance(v, int):
+        if v <= 0:
+            return f"{v} must be more than 0 bytes; use null (or unset it) for no limit"
+        if v < 1024 * 1024:
+            return f"{v} bytes is less than 1M; did you mean {v}M?"
+        return None
+    m = _MEMORY_RE.match(v)
+    if m is None:
+        upper = v.strip().upper().replace(" ", "")
+        if _MEMORY_RE.match(upper):
+            return f"{describe(v)} is not a memory size; write it as {upper}"
+        if re.match(r"^\d+(\.\d+)?$", v.strip()):
+            return f"{describe(v)} has no unit; use K, M, G or T, e.g. {v.strip()}G"
+        return f"{describe(v)} is not a memory size; use a number with K, M, G or T, e.g. 2G"
+    if float(m.group(1)) <= 0:
+        return f"{describe(v)} must be more than 0; use null (or unset it) for no limit"
+    return None
+
+
+def _fmt_ip(v: str) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        if v == "localhost":
+            return "'localhost' is not an IP address; use 127.0.0.1"
+        return f"{describe(v)} is not an IP address (like 127.0.0.1 or ::1)"
+    return None
+
+
+def _fmt_ip_or_empty(v: str) -> str | None:
+    return None if v == "" else _fmt_ip(v)
+
+
+def _fmt_abs_path_or_empty(v: str) -> str | None:
+    if v and not v.startswith("/"):
+        return f"{describe(v)} is not an absolute path (it must start with '/')"
+    return None
+
+
+def _fmt_email_or_empty(v: str) -> str | None:
+    if v and not _EMAIL_RE.match(v):
+        return f"{describe(v)} is not an email address"
+    return None
+
+
+def _fmt_hostname(v: str) -> str | None:
+    import ipaddress
+
+    if v.startswith("*."):
+        return f"{describe(v)}: wildcard names need a DNS challenge, which is not supported"
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        pass
+    else:
+        return f"{describe(v)} is an IP address; Let's Encrypt needs a domain name"
+    name = v[:-1] if v.endswith(".") else v
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL_RE.match(x) for x in labels):
+        return f"{describe(v)} is not a domain name (like hub.example.org)"
+    return None
+
+
+def _fmt_nonempty(v: str) -> str | None:
+    return "must not be empty" if not v.strip() else None
+
+
+_FORMATS: dict[str, Callable[[Any], str | None]] = {
+    "base_url": _fmt_base_url,
+    "auth_type": _fmt_auth_type,
+    "username": _fmt_username,
+    "memory": _fmt_memory,
+    "ip": _fmt_ip,
+    "ip_or_empty": _fmt_ip_or_empty,
+    "abs_path_or_empty": _fmt_abs_path_or_empty,
+    "email_or_empty": _fmt_email_or_empty,
+    "hostname": _fmt_hostname,
+    "nonempty": _fmt_nonempty,
+}
+
+
+# --- key formats for free-form sections ----------------------------------------
+
+
+def _known_class_names() -> list[str]:
+    return sorted({full.replace(":", ".").rsplit(".", 1)[-1] for full in AUTH_ALIASES.values()})
+
+
+def _key_problem(fmt: str, key: str, parent: str) -> str | None:
+    if fmt == "identifier":
+        if not _IDENT_RE.match(key):
+            return f"{describe(key)} is not a valid option name (letters, digits and '_')"
+        return None
+    if fmt == "class_name":
+        if _IDENT_RE.match(key) and key[0].isupper():
+            for known in _known_class_names():
+                if key != known and key.lower() == known.lower():
+                    return f"unknown class name; did you mean {parent}.{known}? (case matters)"
+            return None
+        import difflib
+
+        candidates = ["type", *_known_class_names()]
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+        hint = f"; did you mean {parent}.{close[0]}?" if close else ""
+        return (
+            f"unknown key; {parent} holds 'type' and sections named after an authenticator "
+            f"class, like {parent}.FirstUseAuthenticator{hint}"
+        )
+    if fmt == "group_name":
+        if not _GROUP_RE.match(key) or len(key) > 32:
+            return (
+                f"{describe(key)} is not a valid Unix group name (lower-case letters, digits, "
+                "'_' and '-', starting with a letter, at most 32 characters)"
+            )
+        return None
+    return None
+
+
+# --- the walk -------------------------------------------------------------------
+
+
+class _Walker:
+    def __init__(self, root: Mapping[str, Any], extra_schema: Schema | None) -> None:
+        self.root = root
+        self.extra_schema = extra_schema
+        self.problems: list[str] = []
+
+    def add(self, path: str, text: str) -> None:
+        self.problems.append(f"{path}: {text}" if path else text)
+
+    def unknown_key(self, parts: list[str], siblings: list[str]) -> None:
+        import difflib
+
+        path = ".".join(parts)
+        key = parts[-1]
+        parent = ".".join(parts[:-1])
+        prefix = f"{parent}." if parent else ""
+        if path in _RENAMED:
+            self.add(path, f"unknown key; it is called {_RENAMED[path]}")
+            return
+        close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+        if close:
+            self.add(path, f"unknown key; did you mean {prefix}{close[0]}?")
+            return
+        # Maybe it belongs in another section (e.g. top-level 'memory').
+        elsewhere = [p for p in known_paths(self.extra_schema) if p.rsplit(".", 1)[-1] == key]
+        if elsewhere:
+            self.add(path, f"unknown key; did you mean {' or '.join(elsewhere)}?")
+            return
+        if siblings:
+            self.add(path, f"unknown key; valid keys here: {', '.join(siblings)}")
+        else:
+            self.add(path, "unknown key")
+
+    def type_problem(self, node: Mapping[str, Any], value: Any, path: str, vtype: str) -> None:
+        types = node_types(node)
+        fmt = node.get("format")
+        enum = node.get("enum")
+        if enum is not None and vtype not in ("object", "array"):
+            self.add(path, f"{describe(value)} is not one of {', '.join(map(str, enum))}")
+            return
+        if "string" in types and vtype in ("integer", "number", "boolean"):
+            kind = "true/false" if vtype == "boolean" else "a number"
+            if fmt == "username":
+                self.add(
+                    path,
+                    f"{describe(value)} is {kind}, not a username; quote it in the YAML "
+                    f"(- '{describe(value)}') or add it with tljh-config add-item, "
+                    "which keeps it as text",
+                )
+                return
+            if "integer" not in types and "number" not in types:
+                self.add(
+                    path,
+                    f"{describe(value)} is {kind}, not text; quote it in the YAML "
+                    f"('{describe(value)}')",
+                )
+                return
+        if fmt == "memory" and vtype in ("number", "boolean"):
+            self.add(
+                path,
+                f"{describe(value)} is not a memory size; use a number with K, M, G or T, e.g. 2G",
+            )
+            return
+        if "array" in types and vtype == "string":
+            self.add(
+                path,
+                f"{describe(value)} is not a list; add items with "
+                f"'tljh-config add-item {path} {value}'",
+            )
+            return
+        if "object" in types and vtype != "object":
+            self.add(path, f"{describe(value)} is not a section; it holds keys, e.g. {path}.KEY")
+            return
+        expect = node.get("expect") or " or ".join(
+            _TYPE_PHRASES.get(t, t) for t in types if t != "null"
+        )
+        if vtype == "number" and "integer" in types:
+            self.add(path, f"{describe(value)} is not a whole number; expected {expect}")
+            return
+        self.add(path, f"{describe(value)} is not {expect}")
+
+    def check(self, node: Mapping[str, Any], value: Any, parts: list[str]) -> None:
+        types = node_types(node)
+        path = ".".join(parts)
+        if "any" in types:
+            return
+        vtype = _value_type(value)
+        if vtype == "null":
+            if "null" in types or "array" in types or "object" in types:
+                return  # an empty section or list: the defaults apply
+            expect = node.get("expect") or " or ".join(_TYPE_PHRASES.get(t, t) for t in types)
+            self.add(path, f"is empty (null); give {expect} or remove the key")
+            return
+        ok = vtype in types or (vtype == "integer" and "number" in types)
+        if not ok:
+            self.type_problem(node, value, path, vtype)
+            return
+        if vtype == "object":
+            self.check_object(node, value, parts)
+        elif vtype == "array":
+            items = node.get("items")
+            if items is not None:
+                for item in value:
+                    self.check(items, item, parts)
+        else:
+            self.check_scalar(node, value, path)
+
+    def check_object(
+        self, node: Mapping[str, Any], value: Mapping[Any, Any], parts: list[str]
+    ) -> None:
+        props: Mapping[str, Any] = node.get("properties", {})
+        extra = node.get("additionalProperties", False)
+        path = ".".join(parts)
+        for key, child in value.items():
+            if not isinstance(key, str):
+                self.add(
+                    path,
+                    f"key {describe(key)} is not text; quote it in the YAML ('{describe(key)}':)",
+                )
+                continue
+            if key in props:
+                self.check(props[key], child, [*parts, key])
+                continue
+            same = [p for p in props if p.lower() == key.lower()]
+            if same:
+                prefix = f"{path}." if path else ""
+                self.add(
+                    ".".join([*parts, key]),
+                    f"unknown key; did you mean {prefix}{same[0]}? (case matters)",
+                )
+                continue
+            if isinstance(extra, Mapping):
+                fmt = node.get("keyFormat")
+                problem = _key_problem(fmt, key, path) if fmt else None
+                if problem:
+                    self.add(".".join([*parts, key]), problem)
+                    continue
+                self.check(extra, child, [*parts, key])
+                continue
+            self.unknown_key([*parts, key], list(props))
+
+    def check_scalar(self, node: Mapping[str, Any], value: Any, path: str) -> None:
+        enum = node.get("enum")
+        if enum is not None and value not in enum:
+            import difflib
+
+            close = difflib.get_close_matches(str(value), [str(e) for e in enum], n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            self.add(
+                path,
+                f"{describe(value)} is not one of {', '.join(map(str, enum))}{hint}",
+            )
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            expect = node.get("expect")
+            lo, hi, gt = node.get("minimum"), node.get("maximum"), node.get("exclusiveMinimum")
+            if gt is not None and not value > gt:
+                self.add(path, f"{describe(value)} is too small; expected {expect or f'> {gt}'}")
+                return
+            if lo is not None and value < lo:
+                self.add(path, f"{describe(value)} is too small; expected {expect or f'>= {lo}'}")
+                return
+            if hi is not None and value > hi:
+                self.add(path, f"{describe(value)} is too large; expected {expect or f'<= {hi}'}")
+                return
+        fmt = node.get("format")
+        if fmt in _FORMATS:
+            problem = _FORMATS[fmt](value)
+            if problem:
+                self.add(path, problem)
+
+
+def _cross_checks(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Rules that involve more than one key (run on the config merged with defaults)."""
+
+    def get(*parts: str) -> Any:
+        cur: Any = config
+        for p in parts:
+            if not isinstance(cur, Mapping):
+                return None
+            cur = cur.get(p)
+        return cur
+
+    https_on = get("https", "enabled") is True
+    http_port, https_port = get("http", "port"), get("https", "port")
+    if https_on:
+        cert, key = get("https", "tls", "cert"), get("https", "tls", "key")
+        email, domains = (
+            get("https", "letsencrypt", "email"),
+            get("https", "letsencrypt", "domains"),
+        )
+        have_tls = bool(cert) and bool(key)
+        have_le = bool(email) and bool(domains)
+        if bool(cert) != bool(key):
+            missing = "https.tls.key" if cert else "https.tls.cert"
+            other = "https.tls.cert" if cert else "https.tls.key"
+            problems.append(f"{missing}: missing; it is needed together with {other}")
+        elif bool(email) != bool(domains):
+            if email:
+                problems.append(
+                    "https.letsencrypt.domains: empty; Let's Encrypt needs at least one "
+                    "domain (tljh-config add-item https.letsencrypt.domains hub.example.org)"
+                )
+            else:
+                problems.append(
+                    "https.letsencrypt.email: empty; Let's Encrypt needs a contact address "
+                    "(tljh-config set https.letsencrypt.email you@example.org)"
+                )
+        elif not have_tls and not have_le:
+            problems.append(
+                "https.enabled: true needs a certificate: set https.tls.cert and "
+                "https.tls.key, or https.letsencrypt.email and https.letsencrypt.domains"
+            )
+        if isinstance(http_port, int) and http_port == https_port:
+            problems.append(
+                f"https.port: {https_port} is also http.port; HTTP and HTTPS need different ports"
+            )
+    api_port = get("traefik_api", "port")
+    if isinstance(api_port, int) and not isinstance(api_port, bool):
+        if api_port == http_port:
+            problems.append(
+                f"traefik_api.port: {api_port} is also http.port; the proxy API needs its own port"
+            )
+        elif https_on and api_port == https_port:
+            problems.append(
+                f"traefik_api.port: {api_port} is also https.port; the proxy API needs its own port"
+            )
+    admins, banned = get("users", "admin"), get("users", "banned")
+    if isinstance(admins, list) and isinstance(banned, list):
+        for name in banned:
+            if isinstance(name, str) and name in admins:
+                problems.append(
+                    f"users.banned: {describe(name)} is also in users.admin; "
+                    "an admin cannot be banned"
+                )
+
+
+def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = None) -> list[str]:
+    """Every problem in ``config``, one human-readable line each (empty if valid).
+
+    ``extra_schema`` maps top-level keys that plugins add to schema nodes (see
+    :mod:`tljh.config.schema`).
+    """
+    root = merged_schema(extra_schema)
+    plain = to_plain(config if config is not None else {})
+    if not isinstance(plain, Mapping):
+        return [
+            f"the config must be a mapping of keys to values, not {describe(plain)} "
+            "(e.g. 'users:' at the start of a line)"
+        ]
+    walker = _Walker(root, extra_schema)
+    walker.check_object(root, plain, [])
+    _cross_checks(with_defaults(plain, extra_schema), walker.problems)
+    return walker.problems
+
+
+def key_problem(key: str, extra_schema: Schema | None = None) -> str | None:
+    """Why dotted ``key`` cannot exist in a config (unknown key, with a suggestion), or None."""
+    parts = key.split(".")
+    probe: dict[str, Any] = {}
+    cur = probe
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = None
+    walker = _Walker(merged_schema(extra_schema), extra_schema)
+    walker.check_object(walker.root, probe, [])
+    for problem in walker.problems:
+        if "unknown key" in problem or "not a valid" in problem:
+            return problem
+    return None
+
+
+def check(config: Mapping[str, Any] | None, extra_schema: Schema | None = None) -> None:
+    """Raise :class:`ConfigValidationError` listing every problem, if there is any."""
+    problems = validate(config, extra_schema)
+    if problems:
+        raise ConfigValidationError(problems)
