@@ -278,6 +278,64 @@ def install_tljh(hub_env, uv, spec, dev, env):
     run(argv, env=env, retries=RETRIES, what="installing TLJH")
 
 
+# ---------------------------------------------------------------- progress page
+
+PROGRESS_PAGE = b"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>Installing The Littlest JupyterHub</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>The Littlest JupyterHub is being installed</h1>
+<p>This takes a few minutes. This page reloads itself and shows the hub's login
+page as soon as the install has finished.</p>
+</body></html>
+"""
+
+
+def start_progress_page(port=80):
+    """Serve a static "installing" page on ``port`` from a child process.
+
+    The page shows no log: the install log is for root only.  The installer
+    stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy needs the port,
+    and the child also exits on its own once the installer is gone.
+    """
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(PROGRESS_PAGE)
+
+        def log_message(self, *args):
+            pass
+
+    try:
+        server = http.server.ThreadingHTTPServer(("", port), Handler)
+    except OSError as e:
+        log(f"progress page: not shown, port {port} is in use ({e})")
+        return None
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        server.server_close()
+        log(f"progress page: serving on port {port}")
+        return pid
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(1)
+        server.shutdown()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        server.serve_forever()
+    finally:
+        os._exit(0)
+
+
 # ---------------------------------------------------------------- arguments
 
 
@@ -364,6 +422,10 @@ def main(argv=None):
 
     env = network_env(environ)
     env["TLJH_INSTALL_PREFIX"] = prefix
+    if args.show_progress_page:
+        page_pid = start_progress_page()
+        if page_pid:
+            env["TLJH_PROGRESS_PAGE_PID"] = str(page_pid)
     hub_env = os.path.join(prefix, "hub")
     ensure_apt_packages(env)
     ensure_hub_env(hub_env, env)

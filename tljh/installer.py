@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -244,6 +245,7 @@ def step_services(ctx: Context) -> list[str]:
 
     changes = []
     config = ctx.config
+    stop_progress_page()
     for unit, changed, problem in [
         (PROXY_UNIT, ctx.proxy_changed, lambda: proxy_problem(config)),
         (HUB_UNIT, ctx.hub_changed, lambda: hub_problem(config)),
@@ -254,6 +256,23 @@ def step_services(ctx: Context) -> list[str]:
     # Whatever we did, the install only counts when the hub answers.
     wait_until(lambda: hub_problem(config), HUB_UNIT, HUB_START_TIMEOUT)
     return changes
+
+
+def stop_progress_page() -> None:
+    """Stop the bootstrap's progress page so that the proxy can have its port."""
+    pid = int(os.environ.pop("TLJH_PROGRESS_PAGE_PID", "0") or 0)
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 STEPS: list[tuple[str, Step]] = [
