@@ -435,7 +435,8 @@ def main(argv=None):
     log("bootstrap done in %.1f s; starting the TLJH installer" % (time.monotonic() - started))
 
     python = os.path.join(hub_env, "bin", "python3")
-    installer = [python, "-m", "tljh.installer", *forwarded_args(argv)]
+    # -I: never import tljh from the current directory (e.g. a source checkout).
+    installer = [python, "-I", "-m", "tljh.installer", *forwarded_args(argv)]
     sys.stdout.flush()
     os.execve(python, installer, env)
 

@@ -174,6 +174,22 @@ def step_traefik(ctx: Context) -> list[str]:
     return []
 
 
+def step_permissions(ctx: Context) -> list[str]:
+    """Both environments: root-owned, world-readable, writable by root alone.
+
+    Package tools leave world-writable lock files behind; a student must not be
+    able to change anything that every kernel imports.
+    """
+    from tljh.system.userenv import fix_permissions
+
+    changes = []
+    for env in (ctx.layout.hub_env, ctx.layout.user_env):
+        fixed = fix_permissions(env)
+        if fixed:
+            changes.append(f"fixed ownership or mode of {fixed} path(s) under {env}")
+    return changes
+
+
 def step_secrets(ctx: Context) -> list[str]:
     lay = ctx.layout
     changes = []
@@ -185,6 +201,11 @@ def step_secrets(ctx: Context) -> list[str]:
             continue
         ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
         changes.append(f"generated {path}")
+    # Files the hub made before it ran with UMask=0077 (older installs).
+    for path in lay.state_dir.iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            os.chmod(path, path.stat().st_mode & 0o700)
+            changes.append(f"made {path} private")
     if changes:
         ctx.hub_changed = ctx.proxy_changed = True
     return changes
@@ -282,6 +303,7 @@ STEPS: list[tuple[str, Step]] = [
     ("sudoers", step_sudoers),
     ("user environment", step_user_env),
     ("traefik", step_traefik),
+    ("permissions", step_permissions),
     ("secrets", step_secrets),
     ("proxy config", step_proxy_config),
     ("systemd units", step_units),

@@ -27,6 +27,8 @@ User=root
 Restart=always
 RestartSec=2
 WorkingDirectory={layout.state_dir}
+# The hub's database, cookie secret and passwords are for root alone.
+UMask=0077
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
@@ -54,6 +56,7 @@ User=root
 Restart=always
 RestartSec=2
 WorkingDirectory={layout.state_dir}
+UMask=0077
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectHome=yes

@@ -88,31 +88,35 @@ class VenvUserEnvironment:
         return changed
 
 
-def fix_permissions(path: Path) -> None:
+def fix_permissions(path: Path) -> int:
     """Make ``path`` root-owned and readable by all but writable by root alone.
 
     Students must never be able to change what everyone's kernels import.
+    Returns how many entries had to be fixed.
     """
+    fixed = _fix_one(str(path))
     for root, dirs, files in os.walk(path):
-        for name in [*dirs, *files]:
-            _fix_one(Path(root) / name)
-    _fix_one(Path(path))
+        for name in dirs + files:
+            fixed += _fix_one(os.path.join(root, name))
+    return fixed
 
 
-def _fix_one(p: Path) -> None:
+def _fix_one(p: str) -> int:
     st = os.lstat(p)
-    if stat.S_ISLNK(st.st_mode):
-        if st.st_uid != 0 or st.st_gid != 0:
-            os.lchown(p, 0, 0)
-        return
+    fixed = 0
     if st.st_uid != 0 or st.st_gid != 0:
-        os.chown(p, 0, 0)
+        os.lchown(p, 0, 0)
+        fixed = 1
+    if stat.S_ISLNK(st.st_mode):
+        return fixed
     mode = stat.S_IMODE(st.st_mode)
     wanted = (mode & ~0o022) | 0o444
     if stat.S_ISDIR(st.st_mode) or mode & 0o100:
         wanted |= 0o111
     if wanted != mode:
         os.chmod(p, wanted)
+        fixed = 1
+    return fixed
 
 
 def user_environment(layout: Layout, kind: str) -> UserEnvironment:

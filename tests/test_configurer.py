@@ -1,0 +1,318 @@
+"""From the TLJH config to JupyterHub traitlets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from tljh.config.schema import with_defaults
+from tljh.configurer import (
+    CULLER_SERVICE,
+    apply_config,
+    apply_traitlets,
+    load_config,
+    memory_bytes,
+    traitlets_from_config,
+)
+from tljh.errors import ConfigValidationError
+from tljh.layout import Layout
+
+LAYOUT = Layout(prefix=Path("/opt/tljh"))
+
+
+def traits(config: dict[str, Any], password: str = "pw") -> dict[str, dict[str, Any]]:
+    return traitlets_from_config(with_defaults(config), LAYOUT, api_password=password)
+
+
+def as_config(t: dict[str, dict[str, Any]]) -> Config:
+    c = Config()
+    apply_traitlets(c, t)
+    return c
+
+
+def test_hub_basics() -> None:
+    hub = traits({})["JupyterHub"]
+    assert hub["authenticator_class"] == "firstuseauthenticator.FirstUseAuthenticator"
+    assert hub["base_url"] == "/"
+    assert hub["cleanup_servers"] is False
+    assert hub["cookie_secret_file"] == "/opt/tljh/state/jupyterhub_cookie_secret"
+    assert hub["db_url"] == "sqlite:////opt/tljh/state/jupyterhub.sqlite"
+    assert hub["hub_ip"] == "127.0.0.1"
+    assert hub["hub_port"] == 15001
+    assert hub["proxy_class"].endswith("TraefikFileProviderProxy")
+
+
+def test_base_url() -> None:
+    assert traits({"base_url": "/jupyter/"})["JupyterHub"]["base_url"] == "/jupyter/"
+
+
+@pytest.mark.parametrize(
+    "auth_type,expected",
+    [
+        ("dummy", "jupyterhub.auth.DummyAuthenticator"),
+        ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
+        ("native", "nativeauthenticator.NativeAuthenticator"),
+        ("tmp", "tmpauthenticator.TmpAuthenticator"),
+        ("github", "oauthenticator.github.GitHubOAuthenticator"),
+        ("google", "oauthenticator.google.GoogleOAuthenticator"),
+        ("ldap", "ldapauthenticator.LDAPAuthenticator"),
+        (
+            "oauthenticator.gitlab.GitLabOAuthenticator",
+            "oauthenticator.gitlab.GitLabOAuthenticator",
+        ),
+        ("mymodule:MyAuthenticator", "mymodule.MyAuthenticator"),
+    ],
+)
+def test_authenticator_aliases(auth_type: str, expected: str) -> None:
+    t = traits({"auth": {"type": auth_type}})
+    assert t["JupyterHub"]["authenticator_class"] == expected
+
+
+def test_auth_class_settings_passed_through() -> None:
+    t = traits(
+        {
+            "auth": {
+                "type": "github",
+                "GitHubOAuthenticator": {
+                    "client_id": "id",
+                    "client_secret": "secret",
+                    "allowed_organizations": ["org"],
+                    "left_out": None,
+                },
+                "LocalAuthenticator": {"create_system_users": True},
+            }
+        }
+    )
+    assert t["GitHubOAuthenticator"] == {
+        "client_id": "id",
+        "client_secret": "secret",
+        "allowed_organizations": ["org"],
+    }
+    assert t["LocalAuthenticator"] == {"create_system_users": True}
+    # OAuth: an empty users.allowed must not open the hub to all of GitHub.
+    assert "allow_all" not in t["GitHubOAuthenticator"]
+
+
+def test_auth_section_must_be_a_mapping() -> None:
+    config = with_defaults({})
+    config["auth"]["client_id"] = "x"
+    with pytest.raises(ConfigValidationError) as e:
+        traitlets_from_config(config, LAYOUT)
+    assert "auth.client_id" in e.value.message
+
+
+def test_user_lists() -> None:
+    t = traits({"users": {"allowed": ["a", "1234"], "admin": ["boss"], "banned": ["eve"]}})
+    auth = t["Authenticator"]
+    assert auth["allowed_users"] == {"a", "1234"}
+    assert auth["admin_users"] == {"boss"}
+    assert auth["blocked_users"] == {"eve"}
+    # with an allow list, nobody else gets in
+    assert "allow_all" not in t.get("FirstUseAuthenticator", {})
+
+
+@pytest.mark.parametrize(
+    "auth_type,cls",
+    [
+        ("firstuse", "FirstUseAuthenticator"),
+        ("tmp", "TmpAuthenticator"),
+        ("native", "NativeAuthenticator"),
+        ("dummy", "DummyAuthenticator"),
+    ],
+)
+def test_open_authenticators_allow_all_without_allow_list(auth_type: str, cls: str) -> None:
+    assert traits({"auth": {"type": auth_type}})[cls]["allow_all"] is True
+
+
+def test_explicit_allow_all_wins() -> None:
+    t = traits({"auth": {"type": "tmp", "TmpAuthenticator": {"allow_all": False}}})
+    assert t["TmpAuthenticator"]["allow_all"] is False
+
+
+def test_firstuse_defaults() -> None:
+    t = traits({})
+    assert t["FirstUseAuthenticator"]["create_users"] is False
+    assert t["FirstUseAuthenticator"]["dbm_path"] == "/opt/tljh/state/passwords.dbm"
+
+
+def test_proxy() -> None:
+    t = traits({"traefik_api": {"ip": "127.0.0.1", "port": 9999, "username": "u"}}, "sekrit")
+    proxy = t["TraefikProxy"]
+    assert proxy["should_start"] is False
+    assert proxy["enable_setup_dynamic_config"] is False
+    assert proxy["traefik_api_url"] == "http://127.0.0.1:9999"
+    assert proxy["traefik_api_username"] == "u"
+    assert proxy["traefik_api_password"] == "sekrit"
+    assert proxy["traefik_entrypoint"] == "http"
+    assert t["TraefikFileProviderProxy"]["dynamic_config_file"] == (
+        "/opt/tljh/state/rules/rules.toml"
+    )
+
+
+def test_proxy_https_entrypoint_and_ipv6_api() -> None:
+    t = traits(
+        {
+            "https": {"enabled": True, "tls": {"cert": "/c", "key": "/k"}},
+            "traefik_api": {"ip": "::1"},
+        }
+    )
+    assert t["TraefikProxy"]["traefik_entrypoint"] == "https"
+    assert t["TraefikProxy"]["traefik_api_url"] == "http://[::1]:8099"
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (None, None),
+        ("512M", 512 * 1024**2),
+        ("2G", 2 * 1024**3),
+        ("1.5G", int(1.5 * 1024**3)),
+        ("1g", 1024**3),
+        (1073741824, 1073741824),
+        ("100K", 100 * 1024),
+    ],
+)
+def test_memory(value: Any, expected: int | None) -> None:
+    assert memory_bytes(value) == expected
+    assert traits({"limits": {"memory": value}})["Spawner"]["mem_limit"] == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "2 GB!", True, "G"])
+def test_memory_rejects_junk(value: Any) -> None:
+    with pytest.raises(ConfigValidationError):
+        memory_bytes(value)
+
+
+def test_spawner() -> None:
+    t = traits({"limits": {"cpu": 2}, "user_environment": {"default_app": "classic"}})
+    spawner = t["Spawner"]
+    assert spawner["cmd"] == ["/opt/tljh/user/bin/jupyterhub-singleuser"]
+    assert spawner["default_url"] == "/tree"
+    assert spawner["cpu_limit"] == 2.0
+    assert spawner["mem_limit"] is None
+    systemd = t["SystemdSpawner"]
+    assert systemd["isolate_tmp"] is True
+    assert systemd["extra_paths"] == ["/opt/tljh/user/bin"]
+    assert traits({})["Spawner"]["default_url"] == "/lab"
+    assert traits({})["Spawner"]["cpu_limit"] is None
+
+
+def test_extra_user_groups() -> None:
+    t = traits({"users": {"extra_user_groups": {"docker": ["a", "b"], "staff": ["a"]}}})
+    assert t["UserCreatingSpawner"]["user_groups"] == {"docker": ["a", "b"], "staff": ["a"]}
+
+
+def test_culler_service_and_role() -> None:
+    hub = traits({})["JupyterHub"]
+    (service,) = hub["services"]
+    assert service["name"] == CULLER_SERVICE
+    assert "admin" not in service
+    assert service["command"][:3] == ["/opt/tljh/hub/bin/python3", "-m", "jupyterhub_idle_culler"]
+    assert "--timeout=600" in service["command"]
+    assert "--cull-every=60" in service["command"]
+    assert not any("cull-users" in a for a in service["command"])
+    (role,) = hub["load_roles"]
+    assert role["services"] == [CULLER_SERVICE]
+    assert sorted(role["scopes"]) == sorted(
+        ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    )
+
+
+def test_culler_options() -> None:
+    hub = traits(
+        {
+            "services": {
+                "cull": {
+                    "timeout": 3600,
+                    "every": 120,
+                    "concurrency": 2,
+                    "max_age": 86400,
+                    "users": True,
+                    "remove_named_servers": True,
+                }
+            }
+        }
+    )["JupyterHub"]
+    (service,) = hub["services"]
+    from jupyterhub_idle_culler import IdleCuller
+
+    app = IdleCuller()
+    app.parse_command_line(service["command"][3:])
+    assert (app.timeout, app.cull_every, app.concurrency, app.max_age) == (3600, 120, 2, 86400)
+    assert app.cull_users is True
+    assert app.remove_named_servers is True
+    assert "admin:users" in hub["load_roles"][0]["scopes"]
+
+
+def test_culler_disabled() -> None:
+    hub = traits({"services": {"cull": {"enabled": False}}})["JupyterHub"]
+    assert hub["services"] == []
+    assert hub["load_roles"] == []
+
+
+def test_real_classes_accept_the_values() -> None:
+    from firstuseauthenticator import FirstUseAuthenticator
+    from jupyterhub.app import JupyterHub
+    from oauthenticator.github import GitHubOAuthenticator
+    from tmpauthenticator import TmpAuthenticator
+
+    c = as_config(traits({"users": {"admin": ["boss"]}, "limits": {"memory": "1G"}}))
+    hub = JupyterHub(config=c)
+    assert hub.hub_port == 15001
+    assert hub.cleanup_servers is False
+    assert hub.authenticator_class is FirstUseAuthenticator
+    assert hub.proxy_class.__name__ == "TraefikFileProviderProxy"
+
+    auth = FirstUseAuthenticator(config=c)
+    assert auth.allow_all is True
+    assert auth.create_users is False
+    assert auth.admin_users == {"boss"}
+
+    tmp = TmpAuthenticator(config=as_config(traits({"auth": {"type": "tmp"}})))
+    assert tmp.allow_all is True
+    gh = GitHubOAuthenticator(config=as_config(traits({"auth": {"type": "github"}})))
+    assert gh.allow_all is False
+
+    from jupyterhub.spawner import Spawner
+
+    spawner = Spawner(config=c)
+    assert spawner.mem_limit == 1024**3
+    assert spawner.default_url == "/lab"
+
+
+def test_later_config_wins() -> None:
+    # jupyterhub_config.d files run after: their settings must override ours.
+    c = as_config(traits({}))
+    c.Spawner.default_url = "/tree"
+    c.JupyterHub.services.append({"name": "extra"})
+    from jupyterhub.spawner import Spawner
+
+    assert Spawner(config=c).default_url == "/tree"
+    assert [s["name"] for s in c.JupyterHub.services] == [CULLER_SERVICE, "extra"]
+
+
+def test_upstream_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path))
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir()
+    layout.state_dir.mkdir()
+    layout.config_file.write_text("users:\n  admin: [boss]\nlimits:\n  memory: 2G\n")
+    layout.traefik_api_secret.write_text("from-secret")
+
+    config = load_config()
+    assert config["users"]["admin"] == ["boss"]
+    assert config["base_url"] == "/"
+    assert config["traefik_api"]["password"] == "from-secret"
+
+    other = tmp_path / "other.yaml"
+    other.write_text("base_url: /x/\n")
+    assert load_config(str(other))["base_url"] == "/x/"
+
+    c = Config()
+    apply_config({"users": {"admin": ["root2"]}}, c)
+    assert c.Authenticator.admin_users == {"root2"}
+    assert c.TraefikProxy.traefik_api_password == "from-secret"
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path}/state/jupyterhub.sqlite"

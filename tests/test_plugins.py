@@ -1,0 +1,89 @@
+"""Plugins: found through entry points of group "tljh", hooks callable by name."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tljh.errors import TLJHError
+from tljh.plugins import plugin_manager
+
+
+def install_plugin(site: Path, dist: str, module: str, source: str) -> None:
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[tljh]\n{dist} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in list(sys.modules):
+        if name.startswith("tljhtest_"):
+            del sys.modules[name]
+
+
+PLUGIN = """
+from tljh.hooks import hookimpl
+
+@hookimpl
+def tljh_extra_user_pip_packages():
+    return ["nbgitpuller"]
+
+@hookimpl
+def tljh_extra_apt_packages():
+    return ["htop"]
+
+@hookimpl
+def tljh_custom_jupyterhub_config(c):
+    c["seen"] = True
+
+@hookimpl
+def tljh_new_user_create(username):
+    CREATED.append(username)
+
+CREATED = []
+"""
+
+
+def test_published_style_plugin_is_loaded(site: Path) -> None:
+    install_plugin(site, "tljhtest-good", "tljhtest_good", PLUGIN)
+    pm = plugin_manager()
+    assert pm.has_plugin("tljhtest-good")
+    assert ["nbgitpuller"] in pm.hook.tljh_extra_user_pip_packages()
+    assert ["htop"] in pm.hook.tljh_extra_apt_packages()
+    c: dict[str, bool] = {}
+    pm.hook.tljh_custom_jupyterhub_config(c=c)
+    assert c == {"seen": True}
+    pm.hook.tljh_new_user_create(username="jupyter-x")
+    assert sys.modules["tljhtest_good"].CREATED == ["jupyter-x"]
+
+
+def test_every_upstream_hook_exists() -> None:
+    pm = plugin_manager()
+    for name in [
+        "tljh_extra_user_conda_packages",
+        "tljh_extra_user_conda_channels",
+        "tljh_extra_user_pip_packages",
+        "tljh_extra_hub_pip_packages",
+        "tljh_extra_apt_packages",
+        "tljh_custom_jupyterhub_config",
+        "tljh_config_post_install",
+        "tljh_post_install",
+        "tljh_new_user_create",
+    ]:
+        assert getattr(pm.hook, name).spec is not None, name
+
+
+def test_broken_plugin_is_named(site: Path) -> None:
+    install_plugin(site, "tljhtest-broken", "tljhtest_broken", "import does_not_exist_xyz\n")
+    with pytest.raises(TLJHError) as e:
+        plugin_manager()
+    assert "tljhtest-broken" in e.value.message
+    assert "does_not_exist_xyz" in e.value.message

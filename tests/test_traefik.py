@@ -1,0 +1,332 @@
+"""Traefik's configuration files, as text, and (when a traefik binary is around) for real."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+
+from tljh.config.schema import with_defaults
+from tljh.errors import ConfigError
+from tljh.layout import Layout
+from tljh.traefik import (
+    api_rules_file,
+    dumps_toml,
+    hash_api_password,
+    load_extra_static_config,
+    read_api_password,
+    traefik_files,
+)
+
+LAYOUT = Layout(prefix=Path("/opt/tljh"))
+LE = {"email": "admin@example.org", "domains": ["hub.example.org", "www.example.org"]}
+
+
+def render(config: dict[str, Any], password: str = "pw", **kw: Any) -> tuple[dict, dict]:
+    files = traefik_files(with_defaults(config), LAYOUT, password, **kw)
+    assert set(files) == {LAYOUT.traefik_static_config, api_rules_file(LAYOUT)}
+    assert api_rules_file(LAYOUT).parent == LAYOUT.traefik_rules_dir
+    static = tomllib.loads(files[LAYOUT.traefik_static_config])
+    dynamic = tomllib.loads(files[api_rules_file(LAYOUT)])
+    return static, dynamic
+
+
+def test_defaults() -> None:
+    static, dynamic = render({})
+    eps = static["entryPoints"]
+    assert set(eps) == {"http", "auth_api"}
+    assert eps["http"]["address"] == ":80"
+    assert eps["auth_api"]["address"] == "127.0.0.1:8099"
+    assert "redirections" not in eps["http"].get("http", {})
+    assert static["api"] == {"dashboard": False}
+    assert static["providers"]["file"] == {"directory": "/opt/tljh/state/rules", "watch": True}
+    assert static["providers"]["providersThrottleDuration"] == "0s"
+    assert "certificatesResolvers" not in static
+    assert "tls" not in dynamic
+
+
+def test_addresses() -> None:
+    static, _ = render(
+        {
+            "http": {"address": "10.0.0.5", "port": 8000},
+            "traefik_api": {"ip": "::1", "port": 9000},
+        }
+    )
+    assert static["entryPoints"]["http"]["address"] == "10.0.0.5:8000"
+    assert static["entryPoints"]["auth_api"]["address"] == "[::1]:9000"
+
+
+def test_api_router_and_basic_auth() -> None:
+    _, dynamic = render({"traefik_api": {"username": "hubapi"}}, password="s3cret")
+    (router,) = dynamic["http"]["routers"].values()
+    assert router["entryPoints"] == ["auth_api"]
+    assert router["service"] == "api@internal"
+    (middleware_name,) = router["middlewares"]
+    users = dynamic["http"]["middlewares"][middleware_name]["basicAuth"]["users"]
+    expected = base64.b64encode(hashlib.sha1(b"s3cret").digest()).decode()
+    assert users == [f"hubapi:{{SHA}}{expected}"]
+    # the password itself never appears
+    assert "s3cret" not in dumps_toml(dynamic)
+
+
+def test_deterministic() -> None:
+    a = traefik_files(with_defaults({}), LAYOUT, "pw")
+    b = traefik_files(with_defaults({}), LAYOUT, "pw")
+    assert a == b
+    c = traefik_files(with_defaults({}), LAYOUT, "other")
+    assert a[api_rules_file(LAYOUT)] != c[api_rules_file(LAYOUT)]
+
+
+def test_empty_password_refused() -> None:
+    with pytest.raises(ConfigError):
+        traefik_files(with_defaults({}), LAYOUT, "")
+
+
+def test_https_with_own_certificate() -> None:
+    static, dynamic = render(
+        {
+            "https": {
+                "enabled": True,
+                "port": 8443,
+                "tls": {"cert": "/etc/ssl/hub.pem", "key": "/etc/ssl/hub.key"},
+            }
+        }
+    )
+    eps = static["entryPoints"]
+    assert eps["https"]["address"] == ":8443"
+    assert eps["https"]["http"]["tls"] == {}
+    assert eps["http"]["http"]["redirections"]["entryPoint"]["to"] == "https"
+    assert "certificatesResolvers" not in static
+    assert dynamic["tls"]["stores"]["default"]["defaultCertificate"] == {
+        "certFile": "/etc/ssl/hub.pem",
+        "keyFile": "/etc/ssl/hub.key",
+    }
+    assert dynamic["tls"]["options"]["default"]["minVersion"] == "VersionTLS12"
+
+
+@pytest.mark.parametrize("staging", [False, True])
+def test_https_with_letsencrypt(staging: bool) -> None:
+    static, dynamic = render(
+        {"https": {"enabled": True, "letsencrypt": {**LE, "staging": staging}}}
+    )
+    tls = static["entryPoints"]["https"]["http"]["tls"]
+    assert tls["certResolver"] == "letsencrypt"
+    assert tls["domains"] == [{"main": "hub.example.org", "sans": ["www.example.org"]}]
+    acme = static["certificatesResolvers"]["letsencrypt"]["acme"]
+    assert acme["email"] == "admin@example.org"
+    assert acme["storage"] == "/opt/tljh/state/acme.json"
+    assert acme["httpChallenge"] == {"entryPoint": "http"}
+    assert ("staging" in acme.get("caServer", "")) is staging
+    generated = dynamic["tls"]["stores"]["default"]["defaultGeneratedCert"]
+    assert generated["resolver"] == "letsencrypt"
+    assert generated["domain"]["main"] == "hub.example.org"
+
+
+@pytest.mark.parametrize(
+    "https",
+    [
+        {"enabled": True},
+        {"enabled": True, "letsencrypt": {"email": "a@example.org"}},
+        {"enabled": True, "letsencrypt": {"domains": ["x.example.org"]}},
+        {"enabled": True, "tls": {"cert": "/a.pem"}},
+    ],
+)
+def test_https_without_certificate_refused(https: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as e:
+        traefik_files(with_defaults({"https": https}), LAYOUT, "pw")
+    assert "https" in e.value.message
+
+
+def test_extra_static_config_merged_admin_wins() -> None:
+    extra = {
+        "log": {"level": "DEBUG"},
+        "entryPoints": {"http": {"transport": {"respondingTimeouts": {"readTimeout": "5m"}}}},
+        "metrics": {"prometheus": {"entryPoint": "auth_api"}},
+    }
+    static, _ = render({}, extra_static_config=extra)
+    assert static["log"]["level"] == "DEBUG"
+    assert static["entryPoints"]["http"]["transport"]["respondingTimeouts"]["readTimeout"] == "5m"
+    assert static["entryPoints"]["http"]["address"] == ":80"
+    assert static["metrics"] == {"prometheus": {"entryPoint": "auth_api"}}
+
+
+def test_load_extra_static_config(tmp_path: Path) -> None:
+    layout = Layout(prefix=tmp_path)
+    assert load_extra_static_config(layout) == {}
+    layout.traefik_config_d.mkdir(parents=True)
+    (layout.traefik_config_d / "b.toml").write_text('[log]\nlevel = "WARN"\n')
+    (layout.traefik_config_d / "a.toml").write_text('[log]\nlevel = "DEBUG"\nformat = "json"\n')
+    (layout.traefik_config_d / "ignored.txt").write_text("not toml")
+    assert load_extra_static_config(layout) == {"log": {"level": "WARN", "format": "json"}}
+    (layout.traefik_config_d / "c.toml").write_text("[log\n")
+    with pytest.raises(ConfigError) as e:
+        load_extra_static_config(layout)
+    assert "c.toml" in e.value.message
+
+
+def test_read_api_password(tmp_path: Path) -> None:
+    layout = Layout(prefix=tmp_path)
+    config = with_defaults({})
+    assert read_api_password(config, layout) == ""
+    layout.state_dir.mkdir()
+    layout.traefik_api_secret.write_text("from-file\n")
+    assert read_api_password(config, layout) == "from-file"
+    config["traefik_api"]["password"] = "from-config"
+    assert read_api_password(config, layout) == "from-config"
+
+
+def test_toml_writer_round_trips() -> None:
+    data = {
+        "top": "level",
+        "a": {
+            "s": 'quote " backslash \\ newline \n tab \t del \x7f nul \x00 é 😀',
+            "i": 3,
+            "f": 1.5,
+            "b": True,
+            "list": ["x", 'y"', 2],
+            "empty": {},
+            "key with space": {"k": "v"},
+            "arr": [{"main": "a", "sub": {"x": 1}}, {"main": "b"}],
+        },
+    }
+    assert tomllib.loads(dumps_toml(data)) == data
+
+
+def test_hash_api_password_format() -> None:
+    assert hash_api_password("abc") == "{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0="
+
+
+# -- with the real traefik binary --------------------------------------------------
+
+
+def _traefik_binary() -> str | None:
+    for candidate in (
+        os.environ.get("TLJH_TEST_TRAEFIK"),
+        str(LAYOUT.traefik_bin),
+        shutil.which("traefik"),
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, auth: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except urllib.error.URLError:
+        return 0, ""  # not listening (yet)
+
+
+@pytest.fixture
+def backend() -> Iterator[int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"backend {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.skipif(_traefik_binary() is None, reason="no traefik binary (set TLJH_TEST_TRAEFIK)")
+def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) -> None:
+    from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
+
+    layout = Layout(prefix=tmp_path)
+    layout.traefik_rules_dir.mkdir(parents=True)
+    http_port, api_port = _free_port(), _free_port()
+    config = with_defaults(
+        {
+            "http": {"address": "127.0.0.1", "port": http_port},
+            "traefik_api": {"port": api_port},
+        }
+    )
+    for path, text in traefik_files(config, layout, "pw").items():
+        path.write_text(text)
+    log = (tmp_path / "traefik.log").open("w")
+    binary = _traefik_binary()
+    assert binary
+    proc = subprocess.Popen(
+        [binary, "--configfile", str(layout.traefik_static_config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        api = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 20
+        while _get(api + "/ping")[0] != 200:
+            assert proc.poll() is None, (tmp_path / "traefik.log").read_text()
+            assert time.monotonic() < deadline, "traefik did not come up"
+            time.sleep(0.1)
+        assert _get(api + "/api/overview")[0] == 401
+        assert _get(api + "/api/overview", "api_admin:wrong")[0] == 401
+        assert _get(api + "/api/overview", "api_admin:pw")[0] == 200
+        assert _get(api + "/dashboard/", "api_admin:pw")[0] == 404
+
+        # The hub's proxy class, configured as tljh.configurer configures it,
+        # adds a route and waits until traefik's API reports it.
+        async def add_route() -> None:
+            proxy = TraefikFileProviderProxy(
+                should_start=False,
+                enable_setup_dynamic_config=False,
+                traefik_api_url=api,
+                traefik_api_username="api_admin",
+                traefik_api_password="pw",
+                traefik_entrypoint="http",
+                dynamic_config_file=str(layout.traefik_dynamic_config),
+                check_route_timeout=15,
+            )
+            await proxy.add_route("/user/alice/", f"http://127.0.0.1:{backend}", {})
+
+        asyncio.run(add_route())
+        status, body = _get(f"http://127.0.0.1:{http_port}/user/alice/lab/tree/a%23b.ipynb")
+        assert status == 200
+        assert body == "backend /user/alice/lab/tree/a%23b.ipynb"
+        assert _get(f"http://127.0.0.1:{http_port}/user/bob/")[0] == 404
+        errors = [
+            line
+            for line in (tmp_path / "traefik.log").read_text().splitlines()
+            if " ERR " in line or " WRN " in line
+        ]
+        assert not errors, errors
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
