@@ -1,0 +1,61 @@
+"""The systemd units the installer writes."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tljh.layout import Layout
+from tljh.units import hub_unit, traefik_unit
+
+
+def parse(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return parser
+
+
+def test_units_follow_the_prefix() -> None:
+    layout = Layout(prefix=Path("/srv/hub-prefix"))
+    hub = parse(hub_unit(layout, Path("/x/jupyterhub_config.py")))
+    assert hub["Service"]["ExecStart"].startswith("/srv/hub-prefix/hub/bin/python3 -m jupyterhub")
+    assert "-f /x/jupyterhub_config.py" in hub["Service"]["ExecStart"]
+    assert hub["Service"]["WorkingDirectory"] == "/srv/hub-prefix/state"
+    assert hub["Install"]["WantedBy"] == "multi-user.target"
+    proxy = parse(traefik_unit(layout))
+    assert proxy["Service"]["ExecStart"] == (
+        "/srv/hub-prefix/hub/bin/traefik --configfile=/srv/hub-prefix/state/traefik.toml"
+    )
+
+
+def test_hub_unit_keeps_state_private_and_restarts() -> None:
+    text = hub_unit(Layout(), Path("/c.py"))
+    service = parse(text)["Service"]
+    assert service["UMask"] == "0077"
+    assert service["Restart"] == "always"
+    assert "TLJH_INSTALL_PREFIX=/opt/tljh" in text
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
+    for name, text in [
+        ("jupyterhub.service", hub_unit(Layout(), Path("/c.py"))),
+        ("traefik.service", traefik_unit(Layout())),
+    ]:
+        f = tmp_path / name
+        f.write_text(text)
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(f)], capture_output=True, text=True
+        )
+        # Missing executables are expected outside an install; syntax errors are not.
+        bad = [
+            line
+            for line in proc.stderr.splitlines()
+            if "Unknown" in line or "Invalid" in line or "Failed to parse" in line
+        ]
+        assert not bad, bad
