@@ -88,25 +88,19 @@ def wait_until(problem: Callable[[], str | None], unit: str, timeout: float) -> 
         last = problem()
 
 
-def api_password(layout: Layout, config: Mapping[str, Any]) -> str:
-    configured = str(config.get("traefik_api", {}).get("password") or "")
-    if configured:
-        return configured
-    try:
-        return layout.traefik_api_secret.read_text().strip()
-    except FileNotFoundError as e:
+def write_proxy_files(layout: Layout, config: Mapping[str, Any]) -> bool:
+    """Bring traefik's config files in line with ``config``; True if any changed."""
+    from tljh.traefik import load_extra_static_config, read_api_password, traefik_files
+
+    password = read_api_password(config, layout)
+    if not password:
         raise TLJHError(
             f"the proxy's API secret {layout.traefik_api_secret} is missing",
             "re-run the installer (bootstrap.py): it recreates missing secrets",
-        ) from e
-
-
-def write_proxy_files(layout: Layout, config: Mapping[str, Any]) -> bool:
-    """Bring traefik's config files in line with ``config``; True if any changed."""
-    from tljh.traefik import traefik_files
-
+        )
+    files = traefik_files(config, layout, password, load_extra_static_config(layout))
     changed = False
-    for path, text in traefik_files(config, layout, api_password(layout, config)).items():
+    for path, text in files.items():
         changed |= ensure_file(path, text, mode=0o600)
     return changed
 
