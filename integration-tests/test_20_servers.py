@@ -110,6 +110,9 @@ def test_admin_can_sudo(admin: HubClient) -> None:
 
 def test_student_cannot_sudo(student: HubClient) -> None:
     assert student.execute(SUDO) != "0"
+    # Not even a set-uid binary can raise a student's privileges.
+    assert unit_property(system_name(STUDENT), "NoNewPrivileges") == "yes"
+    assert unit_property(system_name(ADMIN), "NoNewPrivileges") == "no"
 
 
 def test_student_cannot_write_under_prefix(student: HubClient) -> None:

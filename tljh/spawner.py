@@ -87,6 +87,12 @@ class UserCreatingSpawner(SystemdSpawner):
     # named server and the default one) never race on its account.
     _account_locks: ClassVar[dict[str, asyncio.Lock]] = {}
 
+    @default("disable_user_sudo")
+    def _default_disable_user_sudo(self) -> bool:
+        # Students' servers run with NoNewPrivileges; sudo_disabled() lifts it
+        # for admins.
+        return True
+
     @default("username_template")
     def _default_username_template(self) -> str:
         return SYSTEM_USERNAME
