@@ -183,8 +183,10 @@ def step_permissions(ctx: Context) -> list[str]:
     from tljh.system.userenv import fix_permissions
 
     changes = []
-    for env in (ctx.layout.hub_env, ctx.layout.user_env):
-        fixed = fix_permissions(env)
+    # Nobody but root needs to read the hub environment (the hub writes
+    # private bytecode caches into it); everybody reads the user environment.
+    for env, readable in ((ctx.layout.hub_env, False), (ctx.layout.user_env, True)):
+        fixed = fix_permissions(env, readable=readable)
         if fixed:
             changes.append(f"fixed ownership or mode of {fixed} path(s) under {env}")
     return changes

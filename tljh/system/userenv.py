@@ -88,20 +88,22 @@ class VenvUserEnvironment:
         return changed
 
 
-def fix_permissions(path: Path) -> int:
-    """Make ``path`` root-owned and readable by all but writable by root alone.
+def fix_permissions(path: Path, readable: bool = True) -> int:
+    """Make ``path`` root-owned and writable by root alone; with ``readable``, readable by all.
 
     Students must never be able to change what everyone's kernels import.
+    The hub environment passes ``readable=False``: nobody but root needs to
+    read it, and the hub (UMask=0077) writes private bytecode caches there.
     Returns how many entries had to be fixed.
     """
-    fixed = _fix_one(str(path))
+    fixed = _fix_one(str(path), readable)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
-            fixed += _fix_one(os.path.join(root, name))
+            fixed += _fix_one(os.path.join(root, name), readable)
     return fixed
 
 
-def _fix_one(p: str) -> int:
+def _fix_one(p: str, readable: bool) -> int:
     st = os.lstat(p)
     fixed = 0
     if st.st_uid != 0 or st.st_gid != 0:
@@ -110,9 +112,11 @@ def _fix_one(p: str) -> int:
     if stat.S_ISLNK(st.st_mode):
         return fixed
     mode = stat.S_IMODE(st.st_mode)
-    wanted = (mode & ~0o022) | 0o444
-    if stat.S_ISDIR(st.st_mode) or mode & 0o100:
-        wanted |= 0o111
+    wanted = mode & ~0o022
+    if readable:
+        wanted |= 0o444
+        if stat.S_ISDIR(st.st_mode) or mode & 0o100:
+            wanted |= 0o111
     if wanted != mode:
         os.chmod(p, wanted)
         fixed = 1
