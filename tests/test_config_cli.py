@@ -44,7 +44,7 @@ def test_set_typed_values(cfg: Path) -> None:
 
 def test_https_keys_mention_proxy_reload(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(cfg, "set", "http.port", "8080") == 0
-    assert "reload proxy" in capsys.readouterr().out
+    assert "restarts the proxy too" in capsys.readouterr().out
 
 
 def test_invalid_set_writes_nothing(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,7 +227,19 @@ def test_config_path_after_the_command(cfg: Path) -> None:
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     top = capsys.readouterr().out
-    for command in ("show", "get", "set", "unset", "add-item", "remove-item", "reload", "validate"):
+    for command in (
+        "show",
+        "get",
+        "set",
+        "unset",
+        "add-item",
+        "remove-item",
+        "reload",
+        "validate",
+        "edit",
+        "history",
+        "rollback",
+    ):
         assert command in top
         assert main([command, "--help"]) == 0
         out = capsys.readouterr().out

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tljh.config.schema import DEFAULTS
+from tljh.config.schema import DEFAULTS, plugin_schema
+from tljh.config.store import list_history, update_config
 from tljh.config.validate import check, key_problem, validate
+from tljh.config.values import parse_value
 from tljh.errors import ConfigValidationError
+from tljh.layout import Layout
 
 LE = {"email": "admin@example.org", "domains": ["hub.example.org"]}
 TLS = {"cert": "/etc/ssl/hub.pem", "key": "/etc/ssl/hub.key"}
@@ -103,6 +109,16 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ),
     ({"https": {"enabled": True, "tls": TLS, "port": 80}}, "https.port", "also http.port"),
     ({"https": {"tls": {"cert": "certs/hub.pem"}}}, "https.tls.cert", "absolute path"),
+    (
+        {"https": {"enabled": True, "tls": {"cert": "/nonexistent/c.pem", "key": "/etc/hostname"}}},
+        "https.tls.cert",
+        "does not exist",
+    ),
+    (
+        {"https": {"enabled": True, "tls": {"cert": "/etc/hostname", "key": "/"}}},
+        "https.tls.key",
+        "is not a file",
+    ),
     (
         {"https": {"letsencrypt": {"email": "not-an-email"}}},
         "https.letsencrypt.email",
@@ -209,7 +225,6 @@ GOOD: list[dict[str, Any]] = [
     {"limits": {"memory": 2**30, "cpu": None}},
     {"http": {"address": "0.0.0.0", "port": 8080}},
     {"http": {"address": "::1"}},
-    {"https": {"enabled": True, "tls": TLS}},
     {"https": {"enabled": True, "letsencrypt": {**LE, "staging": True}}},
     {"https": {"enabled": False, "tls": {"cert": "/only/cert.pem"}}},
     {"traefik_api": {"ip": "127.0.0.1", "port": 8099, "username": "api", "password": "s"}},
@@ -222,6 +237,44 @@ GOOD: list[dict[str, Any]] = [
 def test_good_config_is_accepted(config: dict[str, Any]) -> None:
     assert validate(config) == []
     check(config)
+
+
+def test_https_with_readable_certificate_files(tmp_path: Path) -> None:
+    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    cert.write_text("cert")
+    key.write_text("key")
+    config = {"https": {"enabled": True, "tls": {"cert": str(cert), "key": str(key)}}}
+    assert validate(config) == []
+    key.unlink()
+    assert validate(config) == [
+        f"https.tls.key: '{key}' does not exist; HTTPS needs it while https.enabled is true"
+    ]
+    # Files only matter while HTTPS is on.
+    config["https"]["enabled"] = False
+    assert validate(config) == []
+
+
+@pytest.mark.parametrize(("config", "path", "text"), BAD, ids=_ids())
+def test_bad_config_writes_nothing(
+    config: dict[str, Any], path: str, text: str, tmp_path: Path
+) -> None:
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir(parents=True)
+    original = "# our hub\nlimits:\n  memory: 1G  # for the course\n"
+    layout.config_file.write_text(original)
+
+    def change(data: Any) -> None:
+        data.clear()
+        data.update(copy.deepcopy(config))
+
+    with pytest.raises(ConfigValidationError):
+        update_config(layout, change)
+    assert layout.config_file.read_text() == original
+    assert list_history(layout) == []
+    assert sorted(p.name for p in layout.config_dir.iterdir()) == [
+        ".config.yaml.lock",
+        "config.yaml",
+    ]
 
 
 def test_top_level_must_be_a_mapping() -> None:
@@ -268,3 +321,38 @@ def test_ruamel_loaded_config_validates_like_plain() -> None:
     problems = validate(data)
     assert any(p.startswith("users.admin: 1234 is a number") for p in problems)
     assert any(p.startswith("x: unknown key") for p in problems)
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A plugin distribution, found by importlib.metadata, that declares a key."""
+    (tmp_path / "tljh_fake_plugin.py").write_text(
+        "CONFIG_SCHEMA = {'fakeplugin': {'type': 'object', 'properties': {\n"
+        "    'level': {'type': 'integer', 'minimum': 1, 'default': 3}}}}\n"
+    )
+    info = tmp_path / "tljh_fake_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tljh-fake-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[tljh_config_schema]\nfake = tljh_fake_plugin:CONFIG_SCHEMA\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin_schema(refresh=True)
+    yield
+    monkeypatch.undo()
+    plugin_schema(refresh=True)
+
+
+def test_installed_plugins_declare_top_level_keys(installed_plugin: None) -> None:
+    assert validate({"fakeplugin": {"level": 2}}) == []
+    assert validate({"fakeplugin": {"levle": 2}}) == [
+        "fakeplugin.levle: unknown key; did you mean fakeplugin.level?"
+    ]
+    assert validate({"fakeplugin": {"level": 0}})[0].startswith("fakeplugin.level: 0 is too small")
+    assert validate({"otherplugin": {}})[0].startswith("otherplugin: unknown key")
+    assert parse_value("fakeplugin.level", "5") == 5
+
+
+def test_without_the_plugin_its_keys_are_unknown() -> None:
+    plugin_schema(refresh=True)
+    assert validate({"fakeplugin": {"level": 2}})[0].startswith("fakeplugin: unknown key")

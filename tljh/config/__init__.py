@@ -6,7 +6,11 @@ Submodules:
 * :mod:`tljh.config.validate` -- ``validate`` (list of problems) and ``check``
 * :mod:`tljh.config.values`   -- ``parse_value`` and the edits (set, unset, ...)
 * :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked, history)
+* :mod:`tljh.config.edit`     -- ``tljh-config edit``: the visudo-style edit loop
 * :mod:`tljh.config.cli`      -- the ``tljh-config`` command
+
+Applying a config (restart, health checks, rollback) is
+:func:`tljh.system.services.apply_config`.
 
 This package also keeps the names that published upstream TLJH plugins import
 from ``tljh.config``: the path constants ``INSTALL_PREFIX``,

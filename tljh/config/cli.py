@@ -1,9 +1,13 @@
 """``tljh-config``: look at and change the TLJH configuration.
 
 Commands compatible with upstream TLJH: ``show``, ``set``, ``unset``,
-``add-item``, ``remove-item``, ``reload [hub|proxy]``; additions: ``get`` and
-``validate``.  Every change is made under the config lock, validated before it
-is written, and written atomically; an invalid change writes nothing.
+``add-item``, ``remove-item``, ``reload [hub|proxy]``; additions: ``get``,
+``validate``, ``edit``, ``history`` and ``rollback``.  Every change is made
+under the config lock, validated before it is written, and written
+atomically; an invalid change writes nothing.  Applying a change
+(``reload``, ``--apply``, ``edit``, ``rollback``) restarts what it touches,
+waits a bounded time for health and rolls back if the hub or the proxy does
+not come back (:func:`tljh.system.services.apply_config`).
 
 This module is on the path of every ``tljh-config`` call, so it imports only
 what the command needs (ruamel.yaml and filelock lazily; never jupyterhub,
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -24,10 +30,15 @@ from tljh.errors import ConfigError, TLJHError
 
 if TYPE_CHECKING:
     from tljh.config.store import ConfigPaths
+    from tljh.layout import Layout
 
 MASK = "********"
 
-EPILOG = "Changes take effect after 'sudo tljh-config reload' (or 'reload proxy' for http/https)."
+EPILOG = (
+    "Changes take effect after 'sudo tljh-config reload' (or right away with --apply). "
+    "'reload' restarts only what a change touches, waits at most --timeout seconds for "
+    "the hub and the proxy, and puts the last working config back if they do not come back."
+)
 
 
 def _describe(value: Any) -> str:
@@ -55,10 +66,7 @@ def _reload_hint(key: str) -> str:
     node = SCHEMA["properties"].get(top, {})
     components = node.get("reload", ["hub"])
     if "proxy" in components:
-        return (
-            "Run 'sudo tljh-config reload proxy' and then 'sudo tljh-config reload hub' "
-            "to apply it."
-        )
+        return "Run 'sudo tljh-config reload' to apply it (it restarts the proxy too)."
     return "Run 'sudo tljh-config reload' to apply it."
 
 
@@ -176,24 +184,108 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _change(args: argparse.Namespace, change: Callable[[Any], object]) -> Any:
+@dataclass
+class _Session:
+    """A change in progress: where it goes, and what to roll back to if applied."""
+
+    paths: ConfigPaths
+    apply: bool
+    previous: bytes | None = None
+    locked: bool = False
+
+
+def _installed_layout(paths: ConfigPaths) -> Layout:
+    from tljh.layout import Layout
+
+    if isinstance(paths, Layout):
+        return paths
+    raise ConfigError(
+        f"cannot apply {paths.config_file}: only the installed config "
+        "($TLJH_INSTALL_PREFIX/config/config.yaml) runs the hub",
+        "only save the change (without --apply, or with --no-apply), or leave out "
+        "--config-path to change the installed config",
+    )
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@contextmanager
+def _session(
+    args: argparse.Namespace, owner: str = "", lock_timeout: float | None = None
+) -> Iterator[_Session]:
+    """Hold the lock while changing; with --apply, apply before letting go of it."""
+    paths = _paths(args)
+    apply = bool(getattr(args, "apply", False))
+    if not apply and not owner:
+        yield _Session(paths, apply=False)
+        return
+    from tljh.config.store import config_lock
+
+    wait = args.lock_timeout if lock_timeout is None else lock_timeout
+    with config_lock(paths, wait, owner=owner):
+        if apply:
+            from tljh.system import services
+
+            layout = _installed_layout(paths)
+            services.note_running_config(layout)
+        session = _Session(paths, apply, _read_or_none(paths.config_file), locked=True)
+        yield session
+        if session.apply:
+            _apply(args, _installed_layout(paths), session.previous)
+
+
+def _apply(
+    args: argparse.Namespace,
+    layout: Layout,
+    previous: bytes | None,
+    always: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+) -> None:
+    from tljh.system import services
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    restarted = services.apply_config(
+        layout, always, only=only, timeout=args.timeout, previous=previous, say=say
+    )
+    if restarted:
+        print(
+            f"Done: {services.component_names(restarted)} "
+            f"{'are' if len(restarted) > 1 else 'is'} running with the new configuration."
+        )
+
+
+def _change(session: _Session, args: argparse.Namespace, change: Callable[[Any], object]) -> Any:
     from tljh.config.store import update_config
 
-    result = update_config(_paths(args), change, timeout=args.lock_timeout)
+    result = update_config(
+        session.paths, change, timeout=args.lock_timeout, lock=not session.locked
+    )
     _warn_remaining(result.remaining)
     return result
+
+
+def _hint(args: argparse.Namespace, key: str) -> str:
+    return "" if getattr(args, "apply", False) else f" {_reload_hint(key)}"
 
 
 def cmd_set(args: argparse.Namespace) -> int:
     from tljh.config.values import parse_value, set_value
 
     value = parse_value(args.key, args.value, args.type)
-    result = _change(args, lambda data: set_value(data, args.key, value))
-    shown = _shown(args.key, value)
-    if not result.changed:
-        print(f"{args.key} is already {shown}; nothing changed.")
-        return 0
-    print(f"Set {args.key} = {shown}. {_reload_hint(args.key)}")
+    with _session(args) as session:
+        result = _change(session, args, lambda data: set_value(data, args.key, value))
+        shown = _shown(args.key, value)
+        if not result.changed:
+            print(f"{args.key} is already {shown}; nothing changed.")
+        else:
+            print(f"Set {args.key} = {shown}.{_hint(args, args.key)}", flush=True)
     return 0
 
 
@@ -201,21 +293,23 @@ def cmd_unset(args: argparse.Namespace) -> int:
     from tljh.config.schema import node_at, node_default
     from tljh.config.values import unset_value
 
-    try:
-        _change(args, lambda data: unset_value(data, args.key))
-    except ConfigError as e:
-        if "is not set" in e.message:
-            _raise_if_unknown(args.key)
-        raise
-    node = node_at(args.key)
-    default = node_default(node) if node is not None else None
-    if node is not None and not isinstance(default, (dict, list)) and "default" in node:
-        print(
-            f"Unset {args.key} (it is now the default, {_describe(default)}). "
-            f"{_reload_hint(args.key)}"
-        )
-    else:
-        print(f"Unset {args.key}. {_reload_hint(args.key)}")
+    with _session(args) as session:
+        try:
+            _change(session, args, lambda data: unset_value(data, args.key))
+        except ConfigError as e:
+            if "is not set" in e.message:
+                _raise_if_unknown(args.key)
+            raise
+        node = node_at(args.key)
+        default = node_default(node) if node is not None else None
+        if node is not None and not isinstance(default, (dict, list)) and "default" in node:
+            print(
+                f"Unset {args.key} (it is now the default, {_describe(default)})."
+                f"{_hint(args, args.key)}",
+                flush=True,
+            )
+        else:
+            print(f"Unset {args.key}.{_hint(args, args.key)}", flush=True)
     return 0
 
 
@@ -229,11 +323,15 @@ def cmd_add_item(args: argparse.Namespace) -> int:
         present.append(contains_item(data, args.key, value))
         add_item(data, args.key, value)
 
-    _change(args, change)
-    if present and present[0]:
-        print(f"{_shown(args.key, value)} is already in {args.key}; nothing changed.")
-    else:
-        print(f"Added {_shown(args.key, value)} to {args.key}. {_reload_hint(args.key)}")
+    with _session(args) as session:
+        _change(session, args, change)
+        if present and present[0]:
+            print(f"{_shown(args.key, value)} is already in {args.key}; nothing changed.")
+        else:
+            print(
+                f"Added {_shown(args.key, value)} to {args.key}.{_hint(args, args.key)}",
+                flush=True,
+            )
     return 0
 
 
@@ -241,8 +339,12 @@ def cmd_remove_item(args: argparse.Namespace) -> int:
     from tljh.config.values import parse_value, remove_item
 
     value = parse_value(args.key, args.value, args.type)
-    _change(args, lambda data: remove_item(data, args.key, value))
-    print(f"Removed {_shown(args.key, value)} from {args.key}. {_reload_hint(args.key)}")
+    with _session(args) as session:
+        _change(session, args, lambda data: remove_item(data, args.key, value))
+        print(
+            f"Removed {_shown(args.key, value)} from {args.key}.{_hint(args, args.key)}",
+            flush=True,
+        )
     return 0
 
 
@@ -267,19 +369,212 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    from tljh.config.store import load_config
-    from tljh.config.validate import check
+    from tljh.config.store import config_lock, load_config
+    from tljh.config.validate import validate
+    from tljh.errors import ConfigValidationError
     from tljh.layout import Layout
-
-    layout = Layout.from_env()
-    # A hub started on an invalid config would not come back: refuse early.
-    check(load_config(layout))
     from tljh.system import services
 
-    name = "hub" if args.component == "hub" else "proxy"
-    print(f"Reloading the {name} (waiting up to {args.timeout:g} s for it to be ready)...")
-    services.reload(layout, [args.component], timeout=args.timeout)
-    print(f"The {name} is running with the new configuration.")
+    layout = Layout.from_env()
+    untouched = (
+        "nothing was restarted: the hub and the proxy keep running with the "
+        "configuration they started with.  Fix the file with 'sudo tljh-config edit', "
+        "or go back to an earlier version with 'sudo tljh-config history' and "
+        "'sudo tljh-config rollback N'"
+    )
+    with config_lock(layout, args.lock_timeout):
+        # A hub started on an invalid config would not come back: refuse early,
+        # and leave the running hub alone.
+        try:
+            config = load_config(layout)
+        except ConfigError as e:
+            raise ConfigError(e.message, untouched) from None
+        problems = validate(config)
+        if problems:
+            raise ConfigValidationError(problems, untouched)
+        services.note_running_config(layout)
+        if args.component == "proxy":
+            _apply(args, layout, None, only=["proxy"])
+        else:
+            _apply(args, layout, None, always=["hub"])
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from tljh.config.edit import choose_editor, edit_session
+    from tljh.config.store import write_bytes
+
+    editor = choose_editor()
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    # Never wait for another edit: say at once that the file is in use.
+    owner = f"'tljh-config edit' run by {user}"
+    with _session(args, owner=owner, lock_timeout=0) as session:
+        original = session.previous or b""
+        result = edit_session(
+            original,
+            editor,
+            lambda raw: write_bytes(session.paths, raw),
+        )
+        where = session.paths.config_file
+        if result.outcome == "unchanged":
+            session.apply = False
+            print(f"No changes; {where} was not touched.")
+            return 0
+        if result.outcome == "aborted":
+            session.apply = False
+            print(f"Exited without saving; {where} is unchanged.")
+            return 1
+        if result.outcome == "saved-invalid":
+            session.apply = False
+            print(
+                f"Saved {where} WITH PROBLEMS, as asked.  It was not applied: the hub keeps "
+                "running, but will refuse to start with this file.  Fix it with "
+                "'sudo tljh-config edit' (or 'sudo tljh-config rollback').",
+                file=sys.stderr,
+            )
+            return 1
+        if session.apply:
+            print(f"Saved {where}; applying it.", flush=True)
+        else:
+            print(f"Saved {where}. Run 'sudo tljh-config reload' to apply it.")
+    return 0
+
+
+def _history_changes(old_raw: bytes, current: Any) -> str:
+    from tljh.config.schema import to_plain
+    from tljh.config.store import parse_yaml
+
+    try:
+        old = to_plain(parse_yaml(old_raw.decode("utf-8"), "history"))
+    except (ConfigError, UnicodeDecodeError):
+        return "(not valid YAML)"
+    if current is None:
+        return ""
+    keys = sorted(_diff_keys(old, to_plain(current), ""))
+    if not keys:
+        return "same settings (only comments or layout differ)"
+    shown = ", ".join(keys[:4])
+    return shown + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+
+
+def _diff_keys(a: Any, b: Any, prefix: str) -> set[str]:
+    if isinstance(a, dict) and b is None:
+        b = {}
+    elif isinstance(b, dict) and a is None:
+        a = {}
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for k in set(a) | set(b):
+            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".") or "(everything)"}
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import time
+
+    from tljh.config.store import (
+        dump_yaml,
+        history_entries,
+        history_entry,
+        load_config,
+        parse_yaml,
+    )
+
+    paths = _paths(args)
+    if args.number is not None:
+        entry = history_entry(paths, args.number)
+        raw = entry.read_bytes()
+        if args.show_secrets:
+            sys.stdout.write(raw.decode("utf-8", errors="replace"))
+            return 0
+        try:
+            data = parse_yaml(raw.decode("utf-8"), str(entry.path))
+        except (ConfigError, UnicodeDecodeError):
+            print(
+                f"# version {args.number} is not valid YAML; --show-secrets prints it as it is",
+                file=sys.stderr,
+            )
+            return 1
+        sys.stdout.write(dump_yaml(_masked(data, [])))
+        return 0
+    entries = history_entries(paths)
+    if not entries:
+        print(f"No earlier versions of {paths.config_file} yet.")
+        return 0
+    current_raw = _read_or_none(paths.config_file)
+    try:
+        current: Any = load_config(paths)
+    except ConfigError:
+        current = None
+    good = _known_good_config(paths)
+    print(f"Earlier versions of {paths.config_file}, newest first.")
+    print("'tljh-config rollback N' restores one; 'tljh-config history N' prints it.")
+    print()
+    print(f"{'N':>3}  {'replaced at':<19}  differences from the current file")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.replaced_at))
+        raw = e.read_bytes()
+        same = raw == current_raw
+        changes = "same as the current file" if same else _history_changes(raw, current)
+        line = f"{e.number:>3}  {when:<19}  {changes}"
+        notes = []
+        if good is not None and raw == good:
+            notes.append("last known to work")
+        if e.note:
+            notes.append(e.note)
+        if notes:
+            line += f"  [{'; '.join(notes)}]"
+        print(line)
+    return 0
+
+
+def _known_good_config(paths: ConfigPaths) -> bytes | None:
+    from tljh.layout import Layout
+
+    if not isinstance(paths, Layout):
+        return None
+    from tljh.system.services import read_known_good
+
+    try:
+        good = read_known_good(paths)
+    except OSError:
+        return None
+    return good.config if good is not None else None
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from tljh.config.store import history_entry, parse_yaml, write_bytes
+    from tljh.config.validate import validate
+    from tljh.errors import ConfigValidationError
+
+    with _session(args, owner="'tljh-config rollback'") as session:
+        entry = history_entry(session.paths, args.number)
+        raw = entry.read_bytes()
+        try:
+            data = parse_yaml(raw.decode("utf-8"), f"version {args.number}")
+        except UnicodeDecodeError:
+            raise ConfigError(f"version {args.number} is not UTF-8 text") from None
+        problems = validate(data)
+        if problems:
+            raise ConfigValidationError(
+                problems,
+                f"version {args.number} is not a valid config, so it was not restored; "
+                "choose another one ('tljh-config history')",
+            )
+        changed = write_bytes(session.paths, raw, note="replaced by 'tljh-config rollback'")
+        if not changed:
+            print(f"The config file already is version {args.number}; nothing changed.")
+        else:
+            print(
+                f"Restored version {args.number}; the version it replaced is now number 1 "
+                "in 'tljh-config history'."
+                + ("" if session.apply else " Run 'sudo tljh-config reload' to apply it."),
+                flush=True,
+            )
     return 0
 
 
@@ -307,7 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tljh-config",
         description="Show and change the configuration of The Littlest JupyterHub.",
         epilog=EPILOG
-        + "\n\nExamples:\n  sudo tljh-config set limits.memory 1G\n  sudo tljh-config reload",
+        + "\n\nExamples:\n  sudo tljh-config set limits.memory 1G\n  sudo tljh-config reload\n"
+        "  sudo tljh-config edit\n  sudo tljh-config history",
         formatter_class=_Formatter,
     )
     _add_common(parser, top=True)
@@ -366,10 +662,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
     secrets(p)
 
-    p = add("set", "Set a key to a value.", "sudo tljh-config set limits.memory 1G", cmd_set)
+    def applying(p: argparse.ArgumentParser, default: bool) -> None:
+        if default:
+            p.add_argument(
+                "--no-apply",
+                dest="apply",
+                action="store_false",
+                help="only save the file; apply it later with 'tljh-config reload'",
+            )
+        else:
+            p.add_argument(
+                "--apply",
+                action="store_true",
+                help="also apply the change now: restart what it touches, wait until "
+                "healthy, and roll back if the hub or proxy does not come back",
+            )
+        timeout(p)
+
+    def timeout(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="how long to wait for the hub and the proxy to be healthy (default: 60)",
+        )
+
+    p = add(
+        "set",
+        "Set a key to a value.",
+        "sudo tljh-config set limits.memory 1G --apply",
+        cmd_set,
+    )
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
     p.add_argument("value", metavar="VALUE", help="new value, parsed as the key's type")
     typed(p)
+    applying(p, default=False)
 
     p = add(
         "unset",
@@ -378,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_unset,
     )
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
+    applying(p, default=False)
 
     p = add(
         "add-item",
@@ -388,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
     p.add_argument("value", metavar="VALUE", help="value to add")
     typed(p)
+    applying(p, default=False)
 
     p = add(
         "remove-item",
@@ -398,11 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
     p.add_argument("value", metavar="VALUE", help="value to remove")
     typed(p)
+    applying(p, default=False)
 
     p = add(
         "reload",
-        "Restart the hub or the proxy so that config changes take effect.",
-        "sudo tljh-config reload proxy",
+        "Apply the config: restart what changed, wait until healthy, roll back on failure.",
+        "sudo tljh-config reload",
         cmd_reload,
     )
     p.add_argument(
@@ -410,15 +741,51 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         choices=("hub", "proxy"),
         default="hub",
-        help="what to restart (default: hub)",
+        help="'hub' (the default) restarts the hub, and the proxy too when its settings "
+        "changed; 'proxy' restarts only the proxy",
+    )
+    timeout(p)
+
+    p = add(
+        "edit",
+        "Edit the config file in a text editor; it is checked before it is saved.",
+        "sudo tljh-config edit",
+        cmd_edit,
+    )
+    applying(p, default=True)
+
+    p = add(
+        "history",
+        "List the earlier versions of the config file, or print one.",
+        "sudo tljh-config history",
+        cmd_history,
     )
     p.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long to wait for it to be ready again (default: 60)",
+        "number",
+        metavar="N",
+        type=int,
+        nargs="?",
+        default=None,
+        help="print version N (1 is the newest) instead of the list",
     )
+    secrets(p)
+
+    p = add(
+        "rollback",
+        "Restore an earlier version of the config file and apply it.",
+        "sudo tljh-config rollback 2",
+        cmd_rollback,
+    )
+    p.add_argument(
+        "number",
+        metavar="N",
+        type=int,
+        nargs="?",
+        default=1,
+        help="the version to restore, as numbered by 'tljh-config history' (default: 1, "
+        "the version before the last change)",
+    )
+    applying(p, default=True)
 
     p = add(
         "validate",

@@ -448,6 +448,54 @@ SCHEMA: Node = {
 }
 
 
+#: Entry point group under which plugins declare their own top-level keys:
+#: each entry point loads to a mapping of top-level key -> schema node (or a
+#: function returning one), e.g. in a plugin's pyproject.toml
+#: ``[project.entry-points.tljh_config_schema] myplugin = "myplugin:CONFIG_SCHEMA"``.
+PLUGIN_SCHEMA_GROUP = "tljh_config_schema"
+
+_plugin_schema_cache: dict[str, Node] | None = None
+
+
+def plugin_schema(refresh: bool = False) -> dict[str, Node]:
+    """The top-level keys installed plugins declare (see :data:`PLUGIN_SCHEMA_GROUP`).
+
+    Looked up once per process, and only when a config has a top-level key the
+    core schema does not know (scanning entry points costs tens of
+    milliseconds, which ``tljh-config set`` should not pay every time).  A
+    plugin whose schema cannot be loaded, or that tries to redefine a core
+    key, is skipped: its keys are then reported as unknown.
+    """
+    global _plugin_schema_cache
+    if _plugin_schema_cache is not None and not refresh:
+        return _plugin_schema_cache
+    found: dict[str, Node] = {}
+    try:
+        from importlib.metadata import entry_points
+
+        eps = list(entry_points(group=PLUGIN_SCHEMA_GROUP))
+    except Exception:
+        eps = []
+    for ep in eps:
+        try:
+            loaded = ep.load()
+            declared = loaded() if callable(loaded) else loaded
+        except Exception:
+            continue
+        if not isinstance(declared, Mapping):
+            continue
+        for key, node in declared.items():
+            if (
+                isinstance(key, str)
+                and isinstance(node, Mapping)
+                and key not in SCHEMA["properties"]
+                and key not in found
+            ):
+                found[key] = dict(node)
+    _plugin_schema_cache = found
+    return found
+
+
 def node_types(node: Mapping[str, Any]) -> list[str]:
     """The ``type`` of ``node`` as a list."""
     t = node.get("type", "any")

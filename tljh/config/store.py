@@ -36,6 +36,7 @@ from tljh.system.files import atomic_write
 HISTORY_KEEP = 20
 _HISTORY_PREFIX = "config-"
 _HISTORY_SUFFIX = ".yaml"
+_NOTE_SUFFIX = ".note"
 
 
 class ConfigPaths(Protocol):
@@ -172,7 +173,11 @@ def list_history(layout: ConfigPaths) -> list[Path]:
     ]
 
 
-def _keep_history(layout: ConfigPaths, old: bytes) -> None:
+def _note_path(entry: Path) -> Path:
+    return entry.with_name(entry.name[: -len(_HISTORY_SUFFIX)] + _NOTE_SUFFIX)
+
+
+def _keep_history(layout: ConfigPaths, old: bytes, note: str = "") -> Path:
     hist = layout.config_history_dir
     hist.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = time.time()
@@ -184,33 +189,108 @@ def _keep_history(layout: ConfigPaths, old: bytes) -> None:
         n += 1
     # Earlier versions may hold secrets; only root needs to read them.
     atomic_write(target, old, mode=0o600)
+    if note:
+        atomic_write(_note_path(target), note.strip() + "\n", mode=0o600)
     for stale in list_history(layout)[:-HISTORY_KEEP]:
         with suppress(FileNotFoundError):
             stale.unlink()
+        with suppress(FileNotFoundError):
+            _note_path(stale).unlink()
+    return target
 
 
-def _write(layout: ConfigPaths, data: Mapping[str, Any]) -> bool:
-    """Save ``data``; False (and nothing written) if the file already says exactly that."""
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier version of the config file."""
+
+    #: 1 is the newest earlier version (the one the last change replaced).
+    number: int
+    path: Path
+    #: When it was replaced (UTC, seconds since the epoch).
+    replaced_at: float
+    #: Why it was replaced, when that is more than an ordinary change.
+    note: str
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def _stamp_time(name: str, fallback: float) -> float:
+    import calendar
+
+    stamp = name[len(_HISTORY_PREFIX) :].split("Z", 1)[0]
+    try:
+        whole, _, frac = stamp.partition(".")
+        parsed = time.strptime(whole, "%Y%m%dT%H%M%S")
+        return calendar.timegm(parsed) + (int(frac) / 1e6 if frac.isdigit() else 0.0)
+    except ValueError:
+        return fallback
+
+
+def history_entries(layout: ConfigPaths) -> list[HistoryEntry]:
+    """The saved versions, newest first, numbered from 1."""
+    out: list[HistoryEntry] = []
+    for number, path in enumerate(reversed(list_history(layout)), start=1):
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        try:
+            note = _note_path(path).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            note = ""
+        out.append(HistoryEntry(number, path, _stamp_time(path.name, mtime), note))
+    return out
+
+
+def history_entry(layout: ConfigPaths, number: int) -> HistoryEntry:
+    """Entry ``number`` (1 = newest); ConfigError naming the range if there is none."""
+    entries = history_entries(layout)
+    if not entries:
+        raise ConfigError(
+            f"there are no earlier versions of {layout.config_file} yet",
+            f"every change made with tljh-config keeps the previous version in "
+            f"{layout.config_history_dir}",
+        )
+    if not 1 <= number <= len(entries):
+        raise ConfigError(
+            f"there is no version {number}; the history holds 1 to {len(entries)}",
+            "'tljh-config history' lists them (1 is the newest)",
+        )
+    return entries[number - 1]
+
+
+def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
+    """Replace the config file with ``raw`` exactly (atomic, previous kept in history).
+
+    ``note`` is stored with the history entry of the version being replaced.
+    False (and nothing written) if the file already holds exactly ``raw``.
+    The caller should hold :func:`config_lock`.
+    """
     path = layout.config_file
-    text = dump_yaml(data)
     try:
         try:
             old: bytes | None = path.read_bytes()
             mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
             old, mode = None, 0o644
-        if old == text.encode("utf-8"):
+        if old == raw:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         if old is not None:
-            _keep_history(layout, old)
-        atomic_write(path, text, mode=mode)
+            _keep_history(layout, old, note)
+        atomic_write(path, raw, mode=mode)
     except PermissionError as e:
         where = Path(e.filename) if e.filename else path
         raise ConfigError(f"cannot write {where}: permission denied", _sudo_hint(where)) from None
     except OSError as e:
         raise ConfigError(f"cannot write {path}: {e.strerror}") from None
     return True
+
+
+def _write(layout: ConfigPaths, data: Mapping[str, Any]) -> bool:
+    """Save ``data``; False (and nothing written) if the file already says exactly that."""
+    return write_bytes(layout, dump_yaml(data).encode("utf-8"))
 
 
 def save_config(layout: ConfigPaths, data: Mapping[str, Any]) -> None:
@@ -222,9 +302,30 @@ def save_config(layout: ConfigPaths, data: Mapping[str, Any]) -> None:
     _write(layout, data)
 
 
+def _owner_file(layout: ConfigPaths) -> Path:
+    return layout.config_lock.with_name(layout.config_lock.name + ".owner")
+
+
+def _lock_owner(layout: ConfigPaths) -> str:
+    """Who holds the lock, as its holder wrote it down ('' if unknown or gone)."""
+    try:
+        text = _owner_file(layout).read_text(encoding="utf-8").strip()
+        pid_text, _, who = text.partition(" ")
+        os.kill(int(pid_text), 0)
+    except PermissionError:
+        return who
+    except (OSError, ValueError):
+        return ""
+    return who
+
+
 @contextmanager
-def config_lock(layout: ConfigPaths, timeout: float = 10) -> Iterator[None]:
-    """Hold the config lock; LockedError if another writer keeps it for ``timeout`` s."""
+def config_lock(layout: ConfigPaths, timeout: float = 10, owner: str = "") -> Iterator[None]:
+    """Hold the config lock; LockedError if another writer keeps it for ``timeout`` s.
+
+    ``owner`` (e.g. "'tljh-config edit' by alice") is written down while the
+    lock is held, so that others can be told who has the file.
+    """
     from filelock import FileLock, Timeout
 
     lock_path = layout.config_lock
@@ -233,6 +334,13 @@ def config_lock(layout: ConfigPaths, timeout: float = 10) -> Iterator[None]:
         lock = FileLock(str(lock_path), timeout=timeout)
         lock.acquire()
     except Timeout:
+        who = _lock_owner(layout)
+        if who:
+            raise LockedError(
+                f"{layout.config_file} is in use: {who}",
+                "wait until that command finishes (an editor may be open in another "
+                "terminal), then try again",
+            ) from None
         raise LockedError(
             f"{layout.config_file} is being changed by another tljh-config "
             f"(waited {timeout:g} s for {lock_path})",
@@ -244,8 +352,15 @@ def config_lock(layout: ConfigPaths, timeout: float = 10) -> Iterator[None]:
             f"cannot lock {lock_path}: permission denied", _sudo_hint(lock_path)
         ) from None
     try:
+        if owner:
+            since = time.strftime("%H:%M:%S")
+            with suppress(OSError):
+                atomic_write(_owner_file(layout), f"{os.getpid()} {owner} (since {since})\n")
         yield
     finally:
+        if owner:
+            with suppress(FileNotFoundError):
+                _owner_file(layout).unlink()
         lock.release()
 
 
@@ -265,25 +380,37 @@ def update_config(
     *,
     extra_schema: Mapping[str, Mapping[str, Any]] | None = None,
     timeout: float = 10,
+    lock: bool = True,
 ) -> UpdateResult:
     """Lock, load, apply ``change`` (which edits the map in place), validate, save.
 
     Nothing is written if the change adds a problem: ConfigValidationError
     lists the new problems.  Problems the file already had do not block a
     change (so a broken file can be repaired one key at a time); they are
-    returned in ``remaining``.
+    returned in ``remaining``.  With ``lock=False`` the caller already holds
+    :func:`config_lock`.
     """
-    with config_lock(layout, timeout):
-        data = load_config(layout)
-        before = validate(data, extra_schema)
-        change(data)
-        after = validate(data, extra_schema)
-        new = [p for p in after if p not in before]
-        if new:
-            raise ConfigValidationError(
-                new,
-                f"nothing was changed: {layout.config_file} still holds its previous "
-                "content; correct the value and run the command again",
-            )
-        changed = _write(layout, data)
+    if lock:
+        with config_lock(layout, timeout):
+            return _update(layout, change, extra_schema)
+    return _update(layout, change, extra_schema)
+
+
+def _update(
+    layout: ConfigPaths,
+    change: Callable[[CommentedMap], object],
+    extra_schema: Mapping[str, Mapping[str, Any]] | None,
+) -> UpdateResult:
+    data = load_config(layout)
+    before = validate(data, extra_schema)
+    change(data)
+    after = validate(data, extra_schema)
+    new = [p for p in after if p not in before]
+    if new:
+        raise ConfigValidationError(
+            new,
+            f"nothing was changed: {layout.config_file} still holds its previous "
+            "content; correct the value and run the command again",
+        )
+    changed = _write(layout, data)
     return UpdateResult(config=data, changed=changed, remaining=after)

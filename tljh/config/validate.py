@@ -17,9 +17,11 @@ from typing import Any
 
 from tljh.config.schema import (
     AUTH_ALIASES,
+    SCHEMA,
     known_paths,
     merged_schema,
     node_types,
+    plugin_schema,
     to_plain,
     with_defaults,
 )
@@ -433,6 +435,26 @@ class _Walker:
                 self.add(path, problem)
 
 
+def _file_problem(path: str) -> str | None:
+    """Why the proxy could not read the PEM file at ``path``, or None."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{path!r} does not exist; HTTPS needs it while https.enabled is true"
+    except PermissionError:
+        return None  # not ours to read (not root): the proxy, running as root, may
+    except OSError as e:
+        return f"{path!r} cannot be read: {e.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path!r} is not a file"
+    if not os.access(path, os.R_OK) and os.geteuid() == 0:
+        return f"{path!r} cannot be read"
+    return None
+
+
 def _cross_checks(config: Mapping[str, Any], problems: list[str]) -> None:
     """Rules that involve more than one key (run on the config merged with defaults)."""
 
@@ -454,6 +476,11 @@ def _cross_checks(config: Mapping[str, Any], problems: list[str]) -> None:
         )
         have_tls = bool(cert) and bool(key)
         have_le = bool(email) and bool(domains)
+        for name, value in (("https.tls.cert", cert), ("https.tls.key", key)):
+            if isinstance(value, str) and value.startswith("/"):
+                problem = _file_problem(value)
+                if problem:
+                    problems.append(f"{name}: {problem}")
         if bool(cert) != bool(key):
             missing = "https.tls.key" if cert else "https.tls.cert"
             other = "https.tls.cert" if cert else "https.tls.key"
@@ -502,15 +529,19 @@ def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = Non
     """Every problem in ``config``, one human-readable line each (empty if valid).
 
     ``extra_schema`` maps top-level keys that plugins add to schema nodes (see
-    :mod:`tljh.config.schema`).
+    :mod:`tljh.config.schema`).  Without it, the keys installed plugins declare
+    (:func:`~tljh.config.schema.plugin_schema`) are used when the config has
+    top-level keys the core schema does not know.
     """
-    root = merged_schema(extra_schema)
     plain = to_plain(config if config is not None else {})
     if not isinstance(plain, Mapping):
         return [
             f"the config must be a mapping of keys to values, not {describe(plain)} "
             "(e.g. 'users:' at the start of a line)"
         ]
+    if extra_schema is None and any(k not in SCHEMA["properties"] for k in plain):
+        extra_schema = plugin_schema() or None
+    root = merged_schema(extra_schema)
     walker = _Walker(root, extra_schema)
     walker.check_object(root, plain, [])
     _cross_checks(with_defaults(plain, extra_schema), walker.problems)
@@ -520,6 +551,8 @@ def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = Non
 def key_problem(key: str, extra_schema: Schema | None = None) -> str | None:
     """Why dotted ``key`` cannot exist in a config (unknown key, with a suggestion), or None."""
     parts = key.split(".")
+    if extra_schema is None and parts[0] not in SCHEMA["properties"]:
+        extra_schema = plugin_schema() or None
     probe: dict[str, Any] = {}
     cur = probe
     for part in parts[:-1]:

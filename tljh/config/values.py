@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from tljh.config.schema import node_at, node_types
+from tljh.config.schema import SCHEMA, node_at, node_types, plugin_schema
 from tljh.errors import ConfigError
 
 Schema = Mapping[str, Mapping[str, Any]]
@@ -101,6 +101,8 @@ def parse_value(
     parts = split_key(key)
     if type_override is not None:
         return _override(key, text, type_override)
+    if extra_schema is None and parts[0] not in SCHEMA["properties"]:
+        extra_schema = plugin_schema() or None
     node = node_at(parts, extra_schema)
     if node is not None and "array" in node_types(node):
         node = node.get("items")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tljh.system.run import run
 
@@ -51,6 +55,83 @@ def journal_tail(unit: str, lines: int = 30) -> str:
     return proc.stdout
 
 
+def journal_since(
+    unit: str,
+    since: float,
+    lines: int = 40,
+    exclude_invocations: Sequence[str] = (),
+    settle: float = 3.0,
+) -> str:
+    """What ``unit`` logged the first time it was started after ``since``.
+
+    Only the output of the service's own processes (``_SYSTEMD_UNIT=``), not
+    systemd's messages about it: those say *that* it failed, the process's
+    own lines say *why*.  Lines of ``exclude_invocations`` (systemd's
+    InvocationID of the run that was being stopped) are left out, and so are
+    those of later attempts, which repeat the first one.  At most the last
+    ``lines`` lines.  A process's last lines reach the journal a little after
+    it exits, so this waits up to ``settle`` seconds for the output to stop
+    growing.
+    """
+    argv = [
+        "journalctl",
+        f"_SYSTEMD_UNIT={unit}",
+        f"--since=@{int(since)}",
+        "--no-pager",
+        "-o",
+        "json",
+        "--output-fields=_SYSTEMD_INVOCATION_ID,_PID,MESSAGE",
+    ]
+
+    def read() -> str:
+        try:
+            proc = subprocess.run(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return proc.stdout if proc.returncode == 0 else ""
+
+    raw = read()
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = read()
+        if again == raw:
+            break
+        raw = again
+    return "".join(line + "\n" for line in _first_run_lines(raw, exclude_invocations)[-lines:])
+
+
+def _first_run_lines(raw: str, exclude_invocations: Sequence[str]) -> list[str]:
+    """The messages of the first run (invocation) in journalctl's JSON output."""
+    first: str | None = None
+    out: list[str] = []
+    excluded = set(exclude_invocations)
+    for text in raw.splitlines():
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            continue
+        run = str(entry.get("_SYSTEMD_INVOCATION_ID") or f"pid:{entry.get('_PID', '')}")
+        if run in excluded:
+            continue
+        if first is None:
+            first = run
+        elif run != first:
+            continue
+        message = entry.get("MESSAGE")
+        if isinstance(message, list):  # not valid UTF-8: journald gives the bytes
+            message = bytes(b for b in message if isinstance(b, int)).decode(errors="replace")
+        if isinstance(message, str):
+            out.extend(message.splitlines() or [""])
+    return out
+
+
 def main_pid(unit: str) -> int:
     """The unit's main process id, 0 when it is not running."""
     out = run(["systemctl", "show", "-p", "MainPID", "--value", unit], check=False).stdout
@@ -58,3 +139,62 @@ def main_pid(unit: str) -> int:
         return int(out.strip() or 0)
     except ValueError:
         return 0
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """The few properties of a unit that tell whether it (re)started."""
+
+    active_state: str
+    sub_state: str
+    main_pid: int
+    #: Automatic restarts (``Restart=``) since the last start asked for by hand.
+    n_restarts: int
+    #: Wall-clock time the main process started, 0 if unknown.
+    started_at: float
+    #: Identifies this run of the unit (in the journal: _SYSTEMD_INVOCATION_ID).
+    invocation_id: str = ""
+
+
+def status(unit: str) -> UnitStatus:
+    out = run(
+        [
+            "systemctl",
+            "show",
+            "-p",
+            "ActiveState",
+            "-p",
+            "SubState",
+            "-p",
+            "MainPID",
+            "-p",
+            "NRestarts",
+            "-p",
+            "ExecMainStartTimestampMonotonic",
+            "-p",
+            "InvocationID",
+            unit,
+        ],
+        check=False,
+    ).stdout
+    props: dict[str, str] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        props[key] = value.strip()
+
+    def number(name: str) -> int:
+        try:
+            return int(props.get(name) or 0)
+        except ValueError:
+            return 0
+
+    mono_us = number("ExecMainStartTimestampMonotonic")
+    started = time.time() - (time.monotonic() - mono_us / 1e6) if mono_us else 0.0
+    return UnitStatus(
+        active_state=props.get("ActiveState", ""),
+        sub_state=props.get("SubState", ""),
+        main_pid=number("MainPID"),
+        n_restarts=number("NRestarts"),
+        started_at=started,
+        invocation_id=props.get("InvocationID", ""),
+    )

@@ -1,0 +1,170 @@
+"""The pieces of apply-with-rollback that need no running hub: snapshots, plans, restores.
+
+Restarting units and rolling back on a real failure is tested on a real install
+by integration-tests/test_30_config.py.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from tljh.config.store import history_entries
+from tljh.layout import Layout
+from tljh.system.services import (
+    ROLLBACK_NOTE,
+    Snapshot,
+    StartFailed,
+    changed_components,
+    known_good_dir,
+    read_known_good,
+    record_known_good,
+    restore_snapshot,
+    take_snapshot,
+)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    lay = Layout(prefix=tmp_path)
+    for d in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d, lay.state_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    lay.config_file.write_text("# hub\nlimits:\n  memory: 1G\n")
+    (lay.jupyterhub_config_d / "10-ok.py").write_text("c.JupyterHub.x = 1\n")
+    (lay.jupyterhub_config_d / "notes.txt").write_text("not a snippet\n")
+    (lay.traefik_config_d / "extra.toml").write_text("[log]\nlevel = 'DEBUG'\n")
+    return lay
+
+
+def test_snapshot_reads_config_and_snippets(layout: Layout) -> None:
+    snap = take_snapshot(layout)
+    assert snap.config == b"# hub\nlimits:\n  memory: 1G\n"
+    assert snap.hub_snippets == {"10-ok.py": b"c.JupyterHub.x = 1\n"}
+    assert snap.proxy_snippets == {"extra.toml": b"[log]\nlevel = 'DEBUG'\n"}
+
+
+def test_known_good_round_trip_is_root_only(layout: Layout) -> None:
+    assert read_known_good(layout) is None
+    record_known_good(layout)
+    good = read_known_good(layout)
+    assert good is not None
+    assert good.same_files(take_snapshot(layout))
+    assert good.recorded_at > 0
+    top = known_good_dir(layout)
+    assert stat.S_IMODE(top.stat().st_mode) == 0o700
+    assert stat.S_IMODE((top / "config.yaml").stat().st_mode) == 0o600
+    # Recording again replaces it whole; no leftovers.
+    layout.config_file.write_text("limits:\n  memory: 2G\n")
+    (layout.jupyterhub_config_d / "10-ok.py").unlink()
+    record_known_good(layout)
+    good = read_known_good(layout)
+    assert good is not None and good.config == b"limits:\n  memory: 2G\n"
+    assert good.hub_snippets == {}
+    assert sorted(p.name for p in layout.state_dir.iterdir()) == ["config-known-good"]
+
+
+def snap(
+    config: str, hub: dict[str, bytes] | None = None, proxy: dict[str, bytes] | None = None
+) -> Snapshot:
+    return Snapshot(config.encode(), hub or {}, proxy or {})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("limits:\n  memory: 1G\n", "limits:\n  memory: 2G\n", {"hub"}),
+        ("limits:\n  memory: 1G\n", "# a comment only\nlimits:\n  memory: 1G\n", set()),
+        ("{}", "http:\n  port: 8080\n", {"proxy", "hub"}),
+        ("{}", "traefik_api:\n  port: 9000\n", {"proxy", "hub"}),
+        ("auth:\n  type: dummy\n", "auth:\n  type: firstuse\n", {"hub"}),
+        ("{}", "users:\n  admin: [alice]\n", {"hub"}),
+        ("{}", "myplugin:\n  x: 1\n", {"hub"}),
+        ("{}", "limits: [\n", {"hub", "proxy"}),
+    ],
+)
+def test_changed_components(before: str, after: str, expected: set[str]) -> None:
+    assert changed_components(snap(before), snap(after)) == expected
+
+
+def test_changed_components_of_snippets_and_unknown_start() -> None:
+    base = snap("{}")
+    assert changed_components(base, snap("{}", hub={"a.py": b"x"})) == {"hub"}
+    assert changed_components(base, snap("{}", proxy={"a.toml": b"x"})) == {"proxy"}
+    assert changed_components(None, base) == {"hub", "proxy"}
+
+
+def test_restore_puts_back_config_and_snippets(layout: Layout) -> None:
+    good = take_snapshot(layout)
+    # Then the admin changes things: a value, a new snippet, a changed one, a removed one.
+    layout.config_file.write_text("# hub\nlimits:\n  memory: 3G\n")
+    (layout.jupyterhub_config_d / "99-new.py").write_text("raise RuntimeError('x')\n")
+    (layout.jupyterhub_config_d / "10-ok.py").write_text("c.JupyterHub.x = 2\n")
+    (layout.traefik_config_d / "extra.toml").unlink()
+    current = take_snapshot(layout)
+
+    actions = restore_snapshot(layout, good, current)
+
+    assert take_snapshot(layout).same_files(good)
+    # The failed config.yaml is in the history, with a note saying why.
+    (entry,) = history_entries(layout)
+    assert entry.read_bytes() == b"# hub\nlimits:\n  memory: 3G\n"
+    assert entry.note == ROLLBACK_NOTE
+    # New and changed snippets were moved aside, never deleted.
+    (rejected,) = layout.config_history_dir.glob("rejected-*")
+    assert (rejected / "jupyterhub_config.d" / "99-new.py").read_text().startswith("raise")
+    assert (rejected / "jupyterhub_config.d" / "10-ok.py").read_text() == "c.JupyterHub.x = 2\n"
+    assert (layout.jupyterhub_config_d / "notes.txt").exists()  # not a snippet: untouched
+    text = "\n".join(actions)
+    assert "moved jupyterhub_config.d/99-new.py" in text
+    assert "restored jupyterhub_config.d/10-ok.py" in text
+    assert "restored traefik_config.d/extra.toml, which had been removed" in text
+    assert f"restored {layout.config_file}" in text
+
+
+def test_restore_of_identical_files_does_nothing(layout: Layout) -> None:
+    now = take_snapshot(layout)
+    assert restore_snapshot(layout, now, now) == []
+    assert history_entries(layout) == []
+    assert not list(layout.config_history_dir.glob("rejected-*"))
+
+
+def test_start_failure_message_shows_the_log_without_colours() -> None:
+    journal = (
+        "\x1b[90m2026-11-23T16:54:27Z\x1b[0m \x1b[31mERR\x1b[0m bind: address already in use\n"
+    )
+    err = StartFailed("traefik.service", "exited while starting", journal)
+    assert err.message == (
+        "traefik.service exited while starting\n"
+        "what it logged since the restart:\n"
+        "  | 2026-11-23T16:54:27Z ERR bind: address already in use"
+    )
+    assert "journalctl -u traefik.service" in err.hint
+
+
+def test_journal_lines_of_the_first_new_run_only() -> None:
+    import json
+
+    from tljh.system.systemd import _first_run_lines
+
+    def entry(run: str, message: object) -> str:
+        return json.dumps({"_SYSTEMD_INVOCATION_ID": run, "_PID": "1", "MESSAGE": message})
+
+    raw = "\n".join(
+        [
+            entry("old", "shutting down"),
+            entry("new1", "starting"),
+            entry("old", "bye"),
+            entry("new1", "error: port in use\nmore"),
+            entry("new1", list(b"bytes \xff")),
+            entry("new2", "starting again"),
+            "not json",
+        ]
+    )
+    assert _first_run_lines(raw, ["old"]) == [
+        "starting",
+        "error: port in use",
+        "more",
+        "bytes \ufffd",
+    ]

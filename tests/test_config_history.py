@@ -1,0 +1,155 @@
+"""tljh-config history and rollback, on a temporary --config-path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tljh.config.cli import main
+from tljh.config.store import (
+    HISTORY_KEEP,
+    ConfigFiles,
+    history_entries,
+    history_entry,
+    list_history,
+    write_bytes,
+)
+from tljh.errors import ConfigError
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path / "prefix"))
+    return tmp_path / "config.yaml"
+
+
+def run(cfg: Path, *args: str) -> int:
+    return main(["--config-path", str(cfg), *args])
+
+
+def test_empty_history(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "history") == 0
+    assert "No earlier versions" in capsys.readouterr().out
+    assert run(cfg, "rollback", "--no-apply") == 1
+    assert "no earlier versions" in capsys.readouterr().err
+
+
+def test_history_lists_newest_first_with_differences(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "limits.memory", "1G") == 0
+    assert run(cfg, "set", "limits.cpu", "2") == 0
+    assert run(cfg, "add-item", "users.admin", "alice") == 0
+    capsys.readouterr()
+    assert run(cfg, "history") == 0
+    lines = capsys.readouterr().out.splitlines()
+    entries = [line for line in lines if line[:3].strip().isdigit()]
+    assert len(entries) == 2
+    assert entries[0].split()[0] == "1" and entries[0].endswith("users.admin")
+    assert entries[1].split()[0] == "2" and entries[1].endswith("limits.cpu, users.admin")
+
+
+def test_history_prints_a_version_with_secrets_masked(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "auth.DummyAuthenticator.password", "hunter2") == 0
+    assert run(cfg, "set", "limits.cpu", "2") == 0
+    capsys.readouterr()
+    assert run(cfg, "history", "1") == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "password: '********'" in out
+    assert "cpu" not in out
+    assert run(cfg, "history", "1", "--show-secrets") == 0
+    assert "password: hunter2" in capsys.readouterr().out
+    assert run(cfg, "history", "5") == 1
+    assert "the history holds 1 to 1" in capsys.readouterr().err
+
+
+def test_rollback_restores_and_can_be_undone(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text("# keep this comment\nlimits:\n  memory: 1G\n")
+    assert run(cfg, "set", "limits.memory", "4G") == 0
+    assert run(cfg, "rollback", "--no-apply") == 0
+    assert cfg.read_text() == "# keep this comment\nlimits:\n  memory: 1G\n"
+    out = capsys.readouterr().out
+    assert "Restored version 1" in out and "tljh-config reload" in out
+    # The version rollback replaced is number 1 now, with a note.
+    entries = history_entries(ConfigFiles.for_file(cfg))
+    assert entries[0].read_bytes() == b"# keep this comment\nlimits:\n  memory: 4G\n"
+    assert "rollback" in entries[0].note
+    assert run(cfg, "history") == 0
+    assert "[replaced by 'tljh-config rollback']" in capsys.readouterr().out
+    assert run(cfg, "rollback", "--no-apply") == 0
+    assert "memory: 4G" in cfg.read_text()
+
+
+def test_rollback_to_an_older_version(cfg: Path) -> None:
+    for cpu in ("1", "2", "3"):
+        assert run(cfg, "set", "limits.cpu", cpu) == 0
+    assert run(cfg, "rollback", "2", "--no-apply") == 0
+    assert cfg.read_text() == "limits:\n  cpu: 1\n"
+
+
+def test_rollback_refuses_an_invalid_version(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text("limits:\n  memory: 2 GB\n")  # a hand edit
+    assert run(cfg, "set", "limits.memory", "2G") == 0  # repaired by tljh-config
+    capsys.readouterr()
+    assert run(cfg, "rollback", "--no-apply") == 1
+    err = capsys.readouterr().err
+    assert "limits.memory: '2 GB' is not a memory size" in err
+    assert "not restored" in err
+    assert cfg.read_text() == "limits:\n  memory: 2G\n"
+
+
+def test_rollback_apply_needs_the_installed_config(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "limits.cpu", "1") == 0
+    assert run(cfg, "set", "limits.cpu", "2") == 0
+    assert run(cfg, "rollback") == 1
+    assert "only the installed config" in capsys.readouterr().err
+    assert cfg.read_text() == "limits:\n  cpu: 2\n"
+
+
+def test_set_apply_needs_the_installed_config(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "limits.cpu", "1", "--apply") == 1
+    assert "only the installed config" in capsys.readouterr().err
+    assert not cfg.exists()
+
+
+def test_write_bytes_keeps_text_exactly_and_notes(cfg: Path) -> None:
+    files = ConfigFiles.for_file(cfg)
+    assert write_bytes(files, b"a:  1   # odd spacing\n") is True
+    assert write_bytes(files, b"a:  1   # odd spacing\n") is False
+    assert write_bytes(files, b"b: 2\n", note="because") is True
+    assert cfg.read_bytes() == b"b: 2\n"
+    (entry,) = history_entries(files)
+    assert entry.number == 1
+    assert entry.read_bytes() == b"a:  1   # odd spacing\n"
+    assert entry.note == "because"
+    assert entry.replaced_at > 0
+
+
+def test_pruning_removes_notes_too(cfg: Path) -> None:
+    files = ConfigFiles.for_file(cfg)
+    for i in range(HISTORY_KEEP + 3):
+        write_bytes(files, f"n: {i}\n".encode(), note=f"note {i}")
+    assert len(list_history(files)) == HISTORY_KEEP
+    notes = list(files.config_history_dir.glob("*.note"))
+    assert len(notes) == HISTORY_KEEP
+    # Write i replaced version i - 1, and its note says so.
+    assert history_entries(files)[0].read_bytes() == f"n: {HISTORY_KEEP + 1}\n".encode()
+    assert history_entries(files)[0].note == f"note {HISTORY_KEEP + 2}"
+
+
+def test_history_entry_range(cfg: Path) -> None:
+    files = ConfigFiles.for_file(cfg)
+    with pytest.raises(ConfigError, match="no earlier versions"):
+        history_entry(files, 1)
+    write_bytes(files, b"a: 1\n")
+    write_bytes(files, b"a: 2\n")
+    assert history_entry(files, 1).read_bytes() == b"a: 1\n"
+    with pytest.raises(ConfigError, match="there is no version 0"):
+        history_entry(files, 0)
