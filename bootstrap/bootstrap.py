@@ -16,6 +16,10 @@ the last line calls main(): a download cut short does nothing.
 """
 
 import argparse
+import contextlib
+import glob
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -209,14 +213,18 @@ def ensure_apt_packages(env):
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
         env=env,
         retries=RETRIES,
-        what="apt-get install",
+        what="installing the system packages " + " ".join(missing),
     )
 
 
-def python_works(python):
+def python_works(python, need_pip=False):
+    """Whether ``python`` runs (and, with need_pip, can run pip)."""
+    code = "import sys, venv; print(sys.version_info[:2] >= (3, 10))"
+    if need_pip:
+        code = "import sys, venv, pip; print(sys.version_info[:2] >= (3, 10))"
     try:
         proc = subprocess.run(
-            [python, "-c", "import sys, venv; print(sys.version_info[:2] >= (3, 10))"],
+            [python, "-c", code],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -227,14 +235,83 @@ def python_works(python):
     return proc.returncode == 0 and proc.stdout.strip() == "True"
 
 
-def ensure_hub_env(hub_env, env):
-    """Create the hub venv; rebuild it when its Python is gone (the OS upgraded python3)."""
+def _metadata_fields(path):
+    fields = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, sep, value = line.partition(":")
+                if sep and key in ("Name", "Version"):
+                    fields[key] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def installed_plugin_specs(hub_env):
+    """pip specs that reinstall the TLJH plugins found in ``hub_env``.
+
+    Read from the files alone: the environment's Python may no longer run.
+    """
+    specs = []
+    pattern = os.path.join(hub_env, "lib", "python3*", "site-packages", "*.dist-info")
+    for info in sorted(glob.glob(pattern)):
+        try:
+            with open(os.path.join(info, "entry_points.txt")) as f:
+                if "[tljh]" not in f.read():
+                    continue
+        except OSError:
+            continue
+        fields = _metadata_fields(os.path.join(info, "METADATA"))
+        name, version = fields.get("Name"), fields.get("Version")
+        if not name:
+            continue
+        spec = f"{name}=={version}" if version else name
+        try:
+            with open(os.path.join(info, "direct_url.json")) as f:
+                direct = json.load(f)
+        except (OSError, ValueError):
+            direct = {}
+        url = direct.get("url") if isinstance(direct, dict) else None
+        if url:
+            vcs = direct.get("vcs_info") or {}
+            if url.startswith("file://") and os.path.exists(url[len("file://") :]):
+                spec = url[len("file://") :]
+            elif vcs.get("vcs") and vcs.get("commit_id"):
+                spec = f"{name} @ {vcs['vcs']}+{url}@{vcs['commit_id']}"
+            elif not url.startswith("file://"):
+                spec = f"{name} @ {url}"
+        specs.append(spec)
+    return specs
+
+
+def ensure_hub_env(hub_env, env, prefix):
+    """Create the hub venv; rebuild it when its Python is gone (the OS upgraded python3).
+
+    Returns the plugins a rebuild has to install again.
+    """
     python = os.path.join(hub_env, "bin", "python3")
-    if os.path.isdir(hub_env) and python_works(python):
+    # Without uv the bootstrap installs it with pip: an environment whose
+    # creation was interrupted before pip was in place is rebuilt too.
+    need_pip = not os.access(os.path.join(hub_env, "bin", "uv"), os.X_OK)
+    if os.path.isdir(hub_env) and python_works(python, need_pip):
         log(f"hub environment: {hub_env} is in place")
-        return
+        return []
+    plugins = []
     if os.path.isdir(hub_env):
-        log(f"hub environment: {hub_env} is broken (its Python no longer runs); rebuilding it")
+        log(
+            f"hub environment: {hub_env} is broken (its Python no longer runs, "
+            "or its creation was interrupted); rebuilding it"
+        )
+        plugins = installed_plugin_specs(hub_env)
+        if plugins:
+            log("hub environment: the plugins in it will be installed again: " + " ".join(plugins))
+        # The hub must restart from the new environment, even if this run is
+        # interrupted: forget what the running hub was started from.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(prefix, "state", "hub-env.fingerprint"))
         run(
             [sys.executable, "-m", "venv", "--clear", hub_env],
             env=env,
@@ -244,6 +321,7 @@ def ensure_hub_env(hub_env, env):
         log(f"hub environment: creating {hub_env}")
         run([sys.executable, "-m", "venv", hub_env], env=env, what="creating the hub environment")
     os.chmod(hub_env, 0o755)
+    return plugins
 
 
 def ensure_uv(hub_env, env):
@@ -269,13 +347,70 @@ def tljh_spec(environ, version):
     return PACKAGE_NAME
 
 
+def is_local_spec(spec):
+    return spec.startswith((".", "/", "~", "file:")) or os.path.exists(spec)
+
+
+SOURCE_STAMP = "tljh-source.json"
+
+
+def local_source_digest(path):
+    """sha256 over what a local checkout installs: packaging files and the tljh package."""
+    packaging = ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in")
+    names = [n for n in packaging if os.path.isfile(os.path.join(path, n))]
+    for root, dirs, files in os.walk(os.path.join(path, "tljh")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(".pyc"):
+                names.append(os.path.relpath(os.path.join(root, name), path))
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        with open(os.path.join(path, name), "rb") as f:
+            digest.update(f.read())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _local_stamp(spec, dev):
+    path = os.path.abspath(os.path.expanduser(spec.removeprefix("file://")))
+    if not os.path.isdir(os.path.join(path, "tljh")):
+        return None
+    return {"spec": path, "dev": bool(dev), "digest": local_source_digest(path)}
+
+
 def install_tljh(hub_env, uv, spec, dev, env):
-    log(f"hub environment: installing TLJH from {spec}")
+    """Install or upgrade TLJH in the hub environment.
+
+    A release spec is upgraded to the newest release it allows (re-running the
+    bootstrap upgrades TLJH).  uv rebuilds a local checkout every time, which
+    takes seconds: a checkout unchanged since it was installed is skipped.
+    """
+    stamp_file = os.path.join(hub_env, SOURCE_STAMP)
+    stamp = _local_stamp(spec, dev) if is_local_spec(spec) else None
+    site = os.path.join(hub_env, "lib", "python3*", "site-packages")
+    installed = glob.glob(os.path.join(site, PACKAGE_NAME.replace("-", "_") + "-*.dist-info"))
+    if stamp is not None and installed:
+        try:
+            with open(stamp_file) as f:
+                if json.load(f) == stamp:
+                    log(f"hub environment: TLJH from {spec} is unchanged since it was installed")
+                    return
+        except (OSError, ValueError):
+            pass
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(stamp_file)
+    log(f"hub environment: installing or upgrading TLJH from {spec}")
     argv = [uv, "pip", "install", "-q", "--python", os.path.join(hub_env, "bin", "python3")]
+    if not is_local_spec(spec):
+        argv += ["--upgrade-package", PACKAGE_NAME]
     if dev:
         argv.append("-e")
     argv.append(spec)
-    run(argv, env=env, retries=RETRIES, what="installing TLJH")
+    run(argv, env=env, retries=RETRIES, what=f"installing TLJH ({spec})")
+    if stamp is not None:
+        with open(stamp_file, "w") as f:
+            json.dump(stamp, f)
 
 
 # ---------------------------------------------------------------- progress page
@@ -360,7 +495,7 @@ def build_parser():
         nargs="+",
         default=[],
         metavar="SPEC",
-        help="install a TLJH plugin from a pip spec (repeatable)",
+        help="install TLJH plugins from pip specs (repeatable; several specs per flag)",
     )
     p.add_argument(
         "--user-requirements-txt-url",
@@ -369,8 +504,19 @@ def build_parser():
     )
     p.add_argument(
         "--user-env",
-        choices=["venv", "conda"],
-        help="how to build the user environment",
+        choices=["conda", "venv"],
+        help="how to build the user environment: conda (Miniforge: conda, mamba and pip) "
+        "or venv (pip only); default: the kind already installed, else conda",
+    )
+    p.add_argument(
+        "--conda-installer-url",
+        metavar="URL",
+        help="where to download the Miniforge installer from (a mirror, or a local path)",
+    )
+    p.add_argument(
+        "--conda-installer-sha256",
+        metavar="SHA256",
+        help="the installer's sha256, when --conda-installer-url serves another file",
     )
     p.add_argument(
         "--show-progress-page",
@@ -428,7 +574,7 @@ def main(argv=None):
             env["TLJH_PROGRESS_PAGE_PID"] = str(page_pid)
     hub_env = os.path.join(prefix, "hub")
     ensure_apt_packages(env)
-    ensure_hub_env(hub_env, env)
+    plugins = ensure_hub_env(hub_env, env, prefix)
     uv = ensure_uv(hub_env, env)
     dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
     install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
@@ -436,7 +582,10 @@ def main(argv=None):
 
     python = os.path.join(hub_env, "bin", "python3")
     # -I: never import tljh from the current directory (e.g. a source checkout).
-    installer = [python, "-I", "-m", "tljh.installer", *forwarded_args(argv)]
+    forwarded = forwarded_args(argv)
+    if plugins:
+        forwarded += ["--plugin", *plugins]
+    installer = [python, "-I", "-m", "tljh.installer", *forwarded]
     sys.stdout.flush()
     os.execve(python, installer, env)
 

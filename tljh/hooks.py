@@ -33,7 +33,7 @@ def tljh_extra_user_conda_packages() -> list[str]:  # type: ignore[empty-body]
 
 @hookspec
 def tljh_extra_user_conda_channels() -> list[str]:  # type: ignore[empty-body]
-    """Extra conda channels to install the packages above from."""
+    """Extra conda channels to install the packages above from (conda-forge comes after them)."""
 
 
 @hookspec
@@ -75,7 +75,10 @@ def tljh_config_post_install(config: dict[str, Any]) -> None:
 
 @hookspec
 def tljh_post_install() -> None:
-    """Run arbitrary code at the end of an installation, after all other hooks."""
+    """Run arbitrary code at the end of an installation, after all other hooks.
+
+    Runs on every run of the installer (re-runs too), once the hub answers.
+    """
 
 
 @hookspec

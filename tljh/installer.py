@@ -10,8 +10,12 @@ servers of students are left alone.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
+import itertools
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -21,15 +25,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tljh.errors import InstallError, TLJHError
+from tljh.errors import CommandFailed, InstallError, TLJHError
 from tljh.layout import Layout
 from tljh.system import systemd
 from tljh.system.files import ensure_dir, ensure_file
 from tljh.system.run import run
 
+if TYPE_CHECKING:
+    import pluggy
+
+    from tljh.system.userenv import UserEnvironment
+
 log = logging.getLogger("tljh.installer")
+
+#: The distribution name of TLJH itself (whose requirements are the hub's).
+DIST_NAME = "the-littlest-jupyterhub"
 
 HUB_START_TIMEOUT = 180.0
 
@@ -51,6 +63,16 @@ class Context:
     proxy_changed: bool = False
     units_changed: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    plugins: pluggy.PluginManager | None = None
+    user_env: UserEnvironment | None = None
+
+
+def hook_list(ctx: Context, name: str) -> list[str]:
+    """The lists a hook's implementations returned, joined, without duplicates, in order."""
+    if ctx.plugins is None:
+        return []
+    results = getattr(ctx.plugins.hook, name)()
+    return list(dict.fromkeys(itertools.chain.from_iterable(r or [] for r in results)))
 
 
 Step = Callable[[Context], list[str]]
@@ -75,11 +97,57 @@ def step_directories(ctx: Context) -> list[str]:
     return changes
 
 
+def requirement_name(spec: str) -> str | None:
+    """The project name of a requirement like ``name[extra]>=1``; None for paths and URLs."""
+    if "/" in spec or "://" in spec or spec.startswith("."):
+        return None
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    return m.group(1) if m else None
+
+
+def hub_requirements() -> list[str]:
+    """What the hub environment needs: TLJH's own requirements, with their version ranges."""
+    return [r for r in metadata.requires(DIST_NAME) or [] if "extra ==" not in r]
+
+
+def step_hub_packages(ctx: Context) -> list[str]:
+    """Upgrade the hub's packages within their ranges, install --plugin specs, load plugins.
+
+    uv only looks up the newest allowed versions of the packages named here
+    (``--upgrade-package``): their dependencies change only when they must.
+    """
+    from tljh.plugins import plugin_manager
+    from tljh.system.packages import uv_pip_install
+
+    lay = ctx.layout
+    changes = []
+    uv = lay.hub_env / "bin" / "uv"
+    reqs = hub_requirements()
+    upgrade = [a for r in reqs if (n := requirement_name(r)) for a in ("--upgrade-package", n)]
+    if uv_pip_install(uv, lay.hub_python, reqs, upgrade, what="upgrading the hub's packages"):
+        changes.append("installed or upgraded the hub's packages")
+    if ctx.args.plugin:
+        names = [n for spec in ctx.args.plugin if (n := requirement_name(spec))]
+        upgrade = [a for n in names for a in ("--upgrade-package", n)]
+        specs = ctx.args.plugin
+        if uv_pip_install(uv, lay.hub_python, specs, upgrade, what="installing plugins"):
+            changes.append("installed plugin(s) " + " ".join(specs))
+    if changes:
+        importlib.invalidate_caches()
+        ctx.hub_changed = True
+    ctx.plugins = plugin_manager()
+    loaded = [name for name, _ in ctx.plugins.list_name_plugin() if name]
+    if loaded:
+        log.info("plugins: %s", ", ".join(sorted(loaded)))
+    return changes
+
+
 def step_config(ctx: Context) -> list[str]:
     from tljh.config.schema import with_defaults
-    from tljh.config.store import config_lock, load_config, save_config
+    from tljh.config.store import config_lock, dump_yaml, load_config, save_config
     from tljh.config.validate import check
     from tljh.config.values import add_item
+    from tljh.errors import ConfigError
 
     lay = ctx.layout
     changes = []
@@ -98,10 +166,24 @@ def step_config(ctx: Context) -> list[str]:
             if name not in admins:
                 add_item(config, "users.admin", name)
                 added.append(name)
-        check(config)
-        if added:
+        before = dump_yaml(config)
+        if ctx.plugins is not None:
+            # Plugins change the config in place; the result is validated
+            # like any other change and saved only if it differs.
+            ctx.plugins.hook.tljh_config_post_install(config=config)
+        by_plugins = dump_yaml(config) != before
+        try:
+            check(config)
+        except ConfigError as e:
+            if by_plugins:
+                e.message = "after plugins changed it (tljh_config_post_install): " + e.message
+            raise
+        if added or by_plugins:
             save_config(lay, config)
+        if added:
             changes.append("made admin: " + ", ".join(added))
+        if by_plugins:
+            changes.append("plugins changed the config (tljh_config_post_install)")
     ctx.config = with_defaults(config)
     if changes:
         ctx.hub_changed = True
@@ -142,12 +224,62 @@ def step_sudoers(ctx: Context) -> list[str]:
 def step_user_env(ctx: Context) -> list[str]:
     from tljh.system.userenv import user_env_requirements, user_environment
 
-    env = user_environment(ctx.layout, ctx.args.user_env)
+    args = ctx.args
+    env = user_environment(
+        ctx.layout, args.user_env, args.conda_installer_url, args.conda_installer_sha256
+    )
+    ctx.user_env = env
     requirements = user_env_requirements(metadata.version("jupyterhub"))
     changes = env.ensure(requirements)
-    url = ctx.args.user_requirements_txt_url
-    if url and env.pip_install(["-r", url]):
-        changes.append(f"installed the packages listed in {url}")
+    url = args.user_requirements_txt_url
+    if url:
+        try:
+            changed = env.pip_install(["-r", url])
+        except CommandFailed as e:
+            raise InstallError(
+                f"could not install the requirements file {url} into the user environment:\n"
+                + e.message,
+                "check that the file exists and can be read from this server, and that every "
+                "package in it exists on PyPI, then re-run the installer",
+            ) from e
+        if changed:
+            changes.append(f"installed the packages listed in {url}")
+    return changes
+
+
+def step_plugin_packages(ctx: Context) -> list[str]:
+    """What plugins ask for: apt packages, hub pip, user conda, user pip (upstream's order)."""
+    from tljh.system import apt
+    from tljh.system.packages import uv_pip_install
+
+    if ctx.plugins is None:
+        return []
+    lay = ctx.layout
+    changes = []
+    apt_packages = hook_list(ctx, "tljh_extra_apt_packages")
+    if apt_packages:
+        installed = apt.install_packages(apt_packages)
+        if installed:
+            changes.append("installed system packages " + " ".join(installed))
+    hub_pip = hook_list(ctx, "tljh_extra_hub_pip_packages")
+    if hub_pip and uv_pip_install(
+        lay.hub_env / "bin" / "uv",
+        lay.hub_python,
+        hub_pip,
+        what="installing the hub packages plugins asked for",
+    ):
+        ctx.hub_changed = True
+        changes.append("installed hub packages " + " ".join(hub_pip))
+    env = ctx.user_env
+    assert env is not None, "the user environment step runs first"
+    conda_packages = hook_list(ctx, "tljh_extra_user_conda_packages")
+    if conda_packages:
+        channels = hook_list(ctx, "tljh_extra_user_conda_channels")
+        if env.conda_install(conda_packages, channels):
+            changes.append("installed user conda packages " + " ".join(conda_packages))
+    user_pip = hook_list(ctx, "tljh_extra_user_pip_packages")
+    if user_pip and env.pip_install(user_pip):
+        changes.append("installed user pip packages " + " ".join(user_pip))
     return changes
 
 
@@ -269,6 +401,12 @@ def step_services(ctx: Context) -> list[str]:
     changes = []
     config = ctx.config
     stop_progress_page()
+    fingerprint = hub_env_fingerprint()
+    recorded = ctx.layout.state_dir / "hub-env.fingerprint"
+    if not recorded.exists() or recorded.read_text().strip() != fingerprint:
+        # TLJH or the hub's packages changed (the bootstrap upgrades TLJH
+        # before this runs) since the hub last started after an install.
+        ctx.hub_changed = True
     for unit, changed, problem in [
         (PROXY_UNIT, ctx.proxy_changed, lambda: proxy_problem(config)),
         (HUB_UNIT, ctx.hub_changed, lambda: hub_problem(config)),
@@ -278,7 +416,34 @@ def step_services(ctx: Context) -> list[str]:
             changes.append(f"(re)started {unit}")
     # Whatever we did, the install only counts when the hub answers.
     wait_until(lambda: hub_problem(config), HUB_UNIT, HUB_START_TIMEOUT)
+    ensure_file(recorded, fingerprint + "\n", mode=0o600)
     return changes
+
+
+def hub_env_fingerprint() -> str:
+    """What is installed in the hub environment: every distribution's name and version,
+    plus the file hashes TLJH's own install recorded (a reinstall from a changed
+    checkout keeps its version)."""
+    digest = hashlib.sha256()
+    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    digest.update("\n".join(names).encode())
+    try:
+        record = metadata.distribution(DIST_NAME).read_text("RECORD") or ""
+    except metadata.PackageNotFoundError:
+        record = ""
+    digest.update(record.encode())
+    return digest.hexdigest()
+
+
+def step_post_install(ctx: Context) -> list[str]:
+    """Plugins' last word: ``tljh_post_install`` after everything else is in place.
+
+    It runs on every install and re-run; what it does is up to the plugin,
+    so it is not counted as a change.
+    """
+    if ctx.plugins is not None:
+        ctx.plugins.hook.tljh_post_install()
+    return []
 
 
 def stop_progress_page() -> None:
@@ -300,10 +465,12 @@ def stop_progress_page() -> None:
 
 STEPS: list[tuple[str, Step]] = [
     ("directories", step_directories),
+    ("hub packages", step_hub_packages),
     ("config", step_config),
     ("groups", step_groups),
     ("sudoers", step_sudoers),
     ("user environment", step_user_env),
+    ("plugin packages", step_plugin_packages),
     ("traefik", step_traefik),
     ("permissions", step_permissions),
     ("secrets", step_secrets),
@@ -311,6 +478,7 @@ STEPS: list[tuple[str, Step]] = [
     ("systemd units", step_units),
     ("tljh-config", step_tljh_config_link),
     ("services", step_services),
+    ("post-install hooks", step_post_install),
 ]
 
 
@@ -360,9 +528,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--user-env",
-        choices=["venv", "conda"],
-        default="venv",
-        help="how to build the user environment (default: venv)",
+        choices=["conda", "venv"],
+        default=None,
+        help="how to build the user environment: conda (Miniforge: conda, mamba and pip) "
+        "or venv (pip only); default: the kind already installed, else conda",
+    )
+    p.add_argument(
+        "--conda-installer-url",
+        metavar="URL",
+        help="where to download the Miniforge installer from (a mirror, or a local path)",
+    )
+    p.add_argument(
+        "--conda-installer-sha256",
+        metavar="SHA256",
+        help="the installer's sha256, when --conda-installer-url serves another file",
     )
     return p
 
@@ -377,6 +556,8 @@ def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> int:
             total += len(changes)
             for change in changes:
                 log.info("%s: %s", name, change)
+            if took >= 1:
+                log.info("%s: took %.1f s", name, took)
         else:
             log.info("%s: nothing to change (%.1f s)", name, took)
     return total
@@ -392,11 +573,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(layout=layout, args=args)
     started = time.monotonic()
     try:
-        if args.plugin:
-            raise InstallError(
-                "plugins are not supported by this version of the installer yet",
-                "install without --plugin",
-            )
         total = run_steps(ctx, STEPS)
     except TLJHError as e:
         log.error("%s", e.render())

@@ -11,6 +11,8 @@ from tljh.errors import CommandFailed
 from tljh.system.run import run
 
 RETRIES = 3
+#: Seconds to wait before the second attempt; the wait grows with each attempt.
+RETRY_DELAY = 2.0
 
 
 def package_env() -> dict[str, str]:
@@ -38,7 +40,7 @@ def with_retries(argv: Sequence[str], what: str, hint: str, retries: int = RETRI
         except CommandFailed as e:
             last = e
             if attempt < retries:
-                time.sleep(2 * attempt)
+                time.sleep(RETRY_DELAY * attempt)
     assert last is not None
     last.message = f"{what} failed after {retries} attempts: {last.message}"
     raise last

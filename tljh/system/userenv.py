@@ -7,13 +7,15 @@ Two backends share one interface: ``venv`` (pip only) and ``conda``
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from tljh.errors import InstallError
 from tljh.layout import Layout
+from tljh.system.files import atomic_write
 from tljh.system.packages import uv_pip_install, with_retries
 
 
@@ -38,6 +40,9 @@ class UserEnvironment(Protocol):
 
     def pip_install(self, requirements: Sequence[str], extra_args: Sequence[str] = ()) -> bool:
         """Install more pip packages (plugins, requirements files); True if changed."""
+
+    def conda_install(self, specs: Sequence[str], channels: Iterable[str] = ()) -> bool:
+        """Install conda packages (plugins); True if changed."""
 
 
 class VenvUserEnvironment:
@@ -67,25 +72,58 @@ class VenvUserEnvironment:
                 "again, or install with --user-env conda if it is a conda environment",
             )
         if not self.python.exists():
+            # --clear: what is there is ours (checked above) but unusable, e.g.
+            # an install interrupted while the venv was being created.
+            argv = [str(self.uv), "venv", "--seed", "--clear", "--system-site-packages"]
+            argv += ["--python", self.system_python]
             with_retries(
-                [str(self.uv), "venv", "--seed", "--python", self.system_python, str(self.path)],
+                [*argv, str(self.path)],
                 "creating the user environment",
                 hint="is python3-venv installed? (apt-get install python3-venv)",
             )
             changes.append(f"created {self.path}")
-        if self.pip_install(requirements):
+        if self._enable_user_site():
+            changes.append(f"let users' own packages (pip install --user) load in {self.path}")
+        # pip too: admins install with it, and a creation interrupted before
+        # uv seeded it would otherwise leave the environment without it.
+        if self.pip_install([*requirements, "pip"]):
             changes.append("installed or upgraded the user environment's packages")
         if changes:
             fix_permissions(self.path)
         return changes
 
+    def _enable_user_site(self) -> bool:
+        """Let students ``pip install --user``: pip refuses that in an isolated venv.
+
+        A venv sees users' site-packages only with the system site-packages,
+        which come after the environment's own on ``sys.path``.
+        """
+        cfg = self.path / "pyvenv.cfg"
+        text = cfg.read_text()
+        key = re.compile(r"^(include-system-site-packages\s*=\s*)false\s*$", re.M | re.I)
+        if not key.search(text):
+            return False
+        atomic_write(cfg, key.sub(r"\g<1>true", text), mode=0o644)
+        return True
+
     def pip_install(self, requirements: Sequence[str], extra_args: Sequence[str] = ()) -> bool:
+        if not requirements:
+            return False
         changed = uv_pip_install(
             self.uv, self.python, requirements, extra_args, what="installing user packages"
         )
         if changed:
             fix_permissions(self.path)
         return changed
+
+    def conda_install(self, specs: Sequence[str], channels: Iterable[str] = ()) -> bool:
+        if not specs:
+            return False
+        raise InstallError(
+            "conda packages were asked for (" + " ".join(specs) + ") but the user "
+            "environment is a venv, which has no conda",
+            "install with '--user-env conda', or use a plugin that asks for pip packages",
+        )
 
 
 def fix_permissions(path: Path, readable: bool = True) -> int:
@@ -103,7 +141,7 @@ def fix_permissions(path: Path, readable: bool = True) -> int:
     return fixed
 
 
-def _fix_one(p: str, readable: bool) -> int:
+def _fix_one(p: str, readable: bool = True) -> int:
     st = os.lstat(p)
     fixed = 0
     if st.st_uid != 0 or st.st_gid != 0:
@@ -123,10 +161,28 @@ def _fix_one(p: str, readable: bool) -> int:
     return fixed
 
 
-def user_environment(layout: Layout, kind: str) -> UserEnvironment:
+def detect_kind(layout: Layout) -> str | None:
+    """The backend of an existing user environment, or None if there is none."""
+    path = layout.user_env
+    if (path / "conda-meta").is_dir():
+        return "conda"
+    if (path / "pyvenv.cfg").exists():
+        return "venv"
+    return None
+
+
+def user_environment(
+    layout: Layout,
+    kind: str | None,
+    conda_installer_url: str | None = None,
+    conda_installer_sha256: str | None = None,
+) -> UserEnvironment:
+    """The user environment backend: ``kind``, else the existing one's, else conda."""
+    kind = kind or detect_kind(layout) or "conda"
     if kind == "venv":
         return VenvUserEnvironment(layout)
-    raise InstallError(
-        f"the '{kind}' user environment is not available in this version",
-        "install with --user-env venv",
-    )
+    if kind == "conda":
+        from tljh.system.conda import CondaUserEnvironment
+
+        return CondaUserEnvironment(layout, conda_installer_url, conda_installer_sha256)
+    raise InstallError(f"unknown user environment kind {kind!r}", "use --user-env conda or venv")
