@@ -6,40 +6,16 @@ import grp
 import os
 import pwd
 import stat
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from hubclient import HubClient
+from machine import system_name, unit_property
 
 PASSWORD = "integration-test-password"
 ADMIN = "admin"
 STUDENT = "student"
 EMAIL_USER = "Grace.Hopper@example.org"
-
-
-def unit_property(unit: str, prop: str) -> str:
-    return subprocess.run(
-        ["systemctl", "show", "-p", prop, "--value", unit],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def system_name(login: str) -> str:
-    out = subprocess.run(
-        [
-            "/opt/tljh/hub/bin/python3",
-            "-c",
-            "import sys; from tljh.normalize import system_username as g; print(g(sys.argv[1]))",
-            login,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 from hubclient import HubClient
+from machine import unit_property
 
 PASSWORD = "integration-test-password"
 CONFIG = Path("/opt/tljh/config/config.yaml")
@@ -31,15 +32,6 @@ HISTORY = Path("/opt/tljh/config/history")
 HUB_PYTHON = "/opt/tljh/hub/bin/python3"
 TLJH_CONFIG = "/usr/bin/tljh-config"
 PROMPT = "What now? (e)dit again, e(x)it without saving, (Q)uit and save anyway"
-
-
-def unit_property(unit: str, prop: str) -> str:
-    return subprocess.run(
-        ["systemctl", "show", "-p", prop, "--value", unit],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def hub_status(hub_url: str) -> int:

@@ -6,6 +6,7 @@ import subprocess
 
 from bootstrapping import assert_ok, changes, run_bootstrap
 from hubclient import HubClient
+from machine import unit_property
 
 PASSWORD = "integration-test-password"
 HUB_PYTHON = "/opt/tljh/hub/bin/python3"
@@ -19,15 +20,6 @@ def version(package: str) -> str:
     code = f"from importlib.metadata import version; print(version({package!r}))"
     return subprocess.run(
         [HUB_PYTHON, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def unit_property(unit: str, prop: str) -> str:
-    return subprocess.run(
-        ["systemctl", "show", "-p", prop, "--value", unit],
-        capture_output=True,
-        text=True,
-        check=True,
     ).stdout.strip()
 
 

@@ -8,18 +8,10 @@ import time
 from pathlib import Path
 
 from hubclient import HubClient
+from machine import unit_property
 
 SOURCE = Path(__file__).resolve().parents[1]
 PASSWORD = "integration-test-password"
-
-
-def unit_property(unit: str, prop: str) -> str:
-    return subprocess.run(
-        ["systemctl", "show", "-p", prop, "--value", unit],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def test_rerun_changes_nothing_and_servers_survive(hub_url: str, tljh_config, timings) -> None:

@@ -394,6 +394,7 @@ def step_services(ctx: Context) -> list[str]:
         PROXY_UNIT,
         hub_problem,
         proxy_problem,
+        record_known_good,
         restart_and_wait,
         wait_until,
     )
@@ -417,6 +418,9 @@ def step_services(ctx: Context) -> list[str]:
     # Whatever we did, the install only counts when the hub answers.
     wait_until(lambda: hub_problem(config), HUB_UNIT, HUB_START_TIMEOUT)
     ensure_file(recorded, fingerprint + "\n", mode=0o600)
+    if changes:
+        # What runs now is what 'tljh-config' rolls back to if a later change fails.
+        record_known_good(ctx.layout)
     return changes
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from tljh.errors import InstallError
 from tljh.layout import Layout
 from tljh.system import packages
-from tljh.system.packages import package_env, uv_pip_install, with_retries
+from tljh.system.packages import package_env, with_retries
 from tljh.system.run import run
-from tljh.system.userenv import fix_permissions
+from tljh.system.userenv import fix_permissions, pip_install_user_packages
 
 log = logging.getLogger("tljh.installer")
 
@@ -276,14 +276,7 @@ class CondaUserEnvironment:
         return changes
 
     def pip_install(self, requirements: Sequence[str], extra_args: Sequence[str] = ()) -> bool:
-        if not requirements:
-            return False
-        changed = uv_pip_install(
-            self.uv, self.python, requirements, extra_args, what="installing user packages"
-        )
-        if changed:
-            fix_permissions(self.path)
-        return changed
+        return pip_install_user_packages(self.uv, self.python, requirements, extra_args)
 
     def conda_install(self, specs: Sequence[str], channels: Iterable[str] = ()) -> bool:
         """Install conda packages that are missing (with mamba when present)."""

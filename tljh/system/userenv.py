@@ -107,14 +107,7 @@ class VenvUserEnvironment:
         return True
 
     def pip_install(self, requirements: Sequence[str], extra_args: Sequence[str] = ()) -> bool:
-        if not requirements:
-            return False
-        changed = uv_pip_install(
-            self.uv, self.python, requirements, extra_args, what="installing user packages"
-        )
-        if changed:
-            fix_permissions(self.path)
-        return changed
+        return pip_install_user_packages(self.uv, self.python, requirements, extra_args)
 
     def conda_install(self, specs: Sequence[str], channels: Iterable[str] = ()) -> bool:
         if not specs:
@@ -124,6 +117,29 @@ class VenvUserEnvironment:
             "environment is a venv, which has no conda",
             "install with '--user-env conda', or use a plugin that asks for pip packages",
         )
+
+
+def pip_install_user_packages(
+    uv: Path, python: Path, requirements: Sequence[str], extra_args: Sequence[str] = ()
+) -> bool:
+    """Install pip packages into the user environment of ``python``; True if changed.
+
+    Bytecode is compiled at install time: students cannot write ``__pycache__``
+    into the shared environment, so without it every server and kernel start
+    would compile jupyter_server, JupyterLab & co. from source again.
+    """
+    if not requirements:
+        return False
+    changed = uv_pip_install(
+        uv,
+        python,
+        requirements,
+        ["--compile-bytecode", *extra_args],
+        what="installing user packages",
+    )
+    if changed:
+        fix_permissions(python.parent.parent)
+    return changed
 
 
 def fix_permissions(path: Path, readable: bool = True) -> int:

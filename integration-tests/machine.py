@@ -1,0 +1,33 @@
+"""Reading the state of the container's systemd and accounts, for the tests."""
+
+from __future__ import annotations
+
+import subprocess
+
+HUB_PYTHON = "/opt/tljh/hub/bin/python3"
+
+
+def unit_property(unit: str, prop: str) -> str:
+    """One property of a systemd unit, as ``systemctl show`` prints it."""
+    return subprocess.run(
+        ["systemctl", "show", "-p", prop, "--value", unit],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def system_name(login: str) -> str:
+    """The system account (and unit name) TLJH gives the hub user ``login``."""
+    out = subprocess.run(
+        [
+            HUB_PYTHON,
+            "-c",
+            "import sys; from tljh.normalize import system_username as g; print(g(sys.argv[1]))",
+            login,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
