@@ -442,6 +442,22 @@ SCHEMA: Node = {
                         },
                     },
                 },
+                "configurator": {
+                    "type": ["object", "null"],
+                    "description": (
+                        "Accepted so that config files of earlier TLJH releases stay valid; "
+                        "the web configurator they describe is not part of TLJH any more, "
+                        "and this section has no effect."
+                    ),
+                    "properties": {
+                        "enabled": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Has no effect (kept for earlier releases' files).",
+                            "example": "tljh-config unset services.configurator",
+                        },
+                    },
+                },
             },
         },
     },
