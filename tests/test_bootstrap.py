@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bootstrap" / "bootstrap.py"
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tljh_bootstrap", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import BOOTSTRAP_SCRIPT as SCRIPT
 
 
 def test_truncated_download_does_nothing() -> None:

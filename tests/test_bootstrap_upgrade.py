@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,17 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bootstrap" / "bootstrap.py"
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tljh_bootstrap_upgrade", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import BOOTSTRAP_SCRIPT as SCRIPT
 
 
 def runs(python: Path) -> bool:
