@@ -57,7 +57,11 @@ BASE_PACKAGES = (
 )
 # The suite's own test tools, in their own venv so they never touch what TLJH installs.
 TEST_VENV = "/opt/tljh-tests"
-TEST_PACKAGES = ("pytest", "requests", "websocket-client")
+TEST_PACKAGES = ("pytest", "requests", "websocket-client", "playwright")
+# Debian packages the suite itself needs (a real browser for test_25_browser.py), installed
+# after debootstrap so that BASE_PACKAGES stays what a fresh server has. Playwright drives
+# Debian's chromium (its own browser download is never used); its node driver needs libatomic1.
+TEST_APT_PACKAGES = ("chromium", "fonts-liberation", "libatomic1")
 HOSTNAME = "tljh-dev"
 CACHE_MAX_AGE_DAYS = 30
 
@@ -264,6 +268,7 @@ class Recipe:
             "packages": sorted(BASE_PACKAGES),
             "test_venv": TEST_VENV,
             "test_packages": sorted(TEST_PACKAGES),
+            "test_apt_packages": sorted(TEST_APT_PACKAGES),
             "hostname": HOSTNAME,
             "arch": os.uname().machine,
         }
@@ -357,6 +362,7 @@ def build_rootfs(recipe: Recipe) -> None:
             [
                 "apt-get update -q",
                 "apt-get -y -q upgrade",
+                "apt-get -y -q install --no-install-recommends " + " ".join(TEST_APT_PACKAGES),
                 "apt-get clean",
                 f"python3 -m venv {TEST_VENV}",
                 f"{TEST_VENV}/bin/pip install -q --disable-pip-version-check "
