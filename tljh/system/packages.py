@@ -16,7 +16,12 @@ RETRY_DELAY = 2.0
 
 
 def package_env() -> dict[str, str]:
-    """The environment for uv/pip/apt: the admin's proxy and CA settings, mapped for uv."""
+    """The environment for uv/pip/apt: the admin's proxy and CA settings, mapped for uv.
+
+    bootstrap.py's ``network_env`` does the same for the steps before TLJH is
+    installed (it may import nothing of ours); keep the two in step.  Here it
+    matters when the installer or a plugin hook runs without the bootstrap.
+    """
     env = dict(os.environ)
     ca = env.get("SSL_CERT_FILE") or env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE")
     if ca:
