@@ -37,7 +37,15 @@ def test_help_runs_without_root() -> None:
         timeout=30,
     )
     assert proc.returncode == 0
-    for flag in ("--admin", "--plugin", "--version", "--user-requirements-txt-url"):
+    for flag in (
+        "--admin",
+        "--plugin",
+        "--version",
+        "--user-requirements-txt-url",
+        "--user-env",
+        "--conda-installer-url",
+        "--conda-installer-sha256",
+    ):
         assert flag in proc.stdout
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import BOOTSTRAP_SCRIPT as SCRIPT
 
 
 def runs(python: Path) -> bool:
@@ -105,19 +104,6 @@ def test_release_specs_are_upgraded_local_ones_rebuilt(
     assert bootstrap.is_local_spec("./checkout")
     assert not bootstrap.is_local_spec("the-littlest-jupyterhub")
     assert not bootstrap.is_local_spec("the-littlest-jupyterhub==2.0.0")
-
-
-def test_help_lists_conda_installer_options() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-", "--help"],
-        input=SCRIPT.read_text(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0
-    for flag in ("--conda-installer-url", "--conda-installer-sha256", "--user-env"):
-        assert flag in proc.stdout
 
 
 def test_conda_options_are_forwarded(bootstrap: ModuleType) -> None:

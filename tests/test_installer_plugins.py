@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import install_plugin
 
 from tljh import installer
 from tljh.config.store import load_config
@@ -15,25 +14,6 @@ from tljh.errors import ConfigError, InstallError
 from tljh.layout import Layout
 from tljh.plugins import plugin_manager
 from tljh.system import apt
-
-
-def install_plugin(site: Path, dist: str, module: str, source: str) -> None:
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[tljh]\n{dist} = {module}\n")
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    yield path
-    for name in list(sys.modules):
-        if name.startswith("tljhinst_"):
-            del sys.modules[name]
 
 
 def context(tmp_path: Path, admins: list[str] | None = None) -> installer.Context:

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import install_plugin
 
 from tljh.errors import TLJHError
 from tljh.plugins import plugin_manager
-
-
-def install_plugin(site: Path, dist: str, module: str, source: str) -> None:
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[tljh]\n{dist} = {module}\n")
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
-    for name in list(sys.modules):
-        if name.startswith("tljhtest_"):
-            del sys.modules[name]
-
 
 PLUGIN = """
 from tljh.hooks import hookimpl
