@@ -43,8 +43,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "tljh-config = tljh.config.cli:main",
-            "tljh-installer = tljh.installer:main",
+            "tljh-config = tljh.cli.config:main",
+            "tljh-installer = tljh.cli.installer:run",
         ],
     },
 )

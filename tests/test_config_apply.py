@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tljh.config.store import history_entries
-from tljh.layout import Layout
-from tljh.system.services import (
+from tljh.apply.transaction import (
     ROLLBACK_NOTE,
     Snapshot,
     StartFailed,
@@ -24,6 +22,8 @@ from tljh.system.services import (
     restore_snapshot,
     take_snapshot,
 )
+from tljh.config.store import history_entries
+from tljh.layout import Layout
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tljh.config.cli import main
+from tljh.cli.config import main
 from tljh.config.store import ConfigFiles, list_history
 
 

@@ -66,7 +66,7 @@ def test_import_tljh_config_is_cheap(tmp_path: Path) -> None:
 
 def test_cli_set_imports_nothing_heavy(tmp_path: Path) -> None:
     code = (
-        "from tljh.config.cli import main\n"
+        "from tljh.cli.config import main\n"
         f"assert main(['--config-path', {str(tmp_path / 'c.yaml')!r}, 'set', "
         "'limits.memory', '1G']) == 0\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tljh.config.cli import main
+from tljh.cli.config import main
 from tljh.config.edit import PROMPT, choose_editor, edit_session, problems_with_lines
 from tljh.config.store import ConfigFiles, config_lock, list_history
 from tljh.errors import ConfigError, LockedError

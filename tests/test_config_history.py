@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tljh.config.cli import main
+from tljh.cli.config import main
 from tljh.config.store import (
     HISTORY_KEEP,
     ConfigFiles,

@@ -9,16 +9,15 @@ import pytest
 from traitlets.config import Config
 
 from tljh.config.schema import with_defaults
-from tljh.configurer import (
+from tljh.configurer import apply_config, load_config
+from tljh.errors import ConfigValidationError
+from tljh.layout import Layout
+from tljh.render.hub import (
     CULLER_SERVICE,
-    apply_config,
     apply_traitlets,
-    load_config,
     memory_bytes,
     traitlets_from_config,
 )
-from tljh.errors import ConfigValidationError
-from tljh.layout import Layout
 
 LAYOUT = Layout(prefix=Path("/opt/tljh"))
 
@@ -316,3 +315,21 @@ def test_upstream_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert c.Authenticator.admin_users == {"root2"}
     assert c.TraefikProxy.traefik_api_password == "from-secret"
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path}/state/jupyterhub.sqlite"
+
+
+def test_upstream_entry_points_validate_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The legacy path must refuse what tljh-config and the hub refuse.
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path))
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir()
+    layout.state_dir.mkdir()
+    layout.traefik_api_secret.write_text("from-secret")
+    c = Config()
+    for bad in ({"limits": {"memory": "2 gigs"}}, {"users": {"admin": [1234]}}, {"nope": 1}):
+        with pytest.raises(ConfigValidationError):
+            apply_config(bad, c)
+    layout.config_file.write_text("limits:\n  memory: lots\n")
+    with pytest.raises(ConfigValidationError):
+        load_config()

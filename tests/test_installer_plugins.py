@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import install_plugin
 
-from tljh import installer
 from tljh.config.store import load_config
 from tljh.errors import ConfigError, InstallError
+from tljh.hub.plugins import plugin_manager
+from tljh.install import steps as installer
 from tljh.layout import Layout
-from tljh.plugins import plugin_manager
 from tljh.system import apt
 
 

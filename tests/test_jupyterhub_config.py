@@ -12,9 +12,10 @@ import pluggy
 import pytest
 from traitlets.config import Config
 
-import tljh.jupyterhub_config as hub_config
-from tljh import hooks, plugins
+import tljh.hub.jupyterhub_config as hub_config
+from tljh import hooks
 from tljh.hooks import hookimpl
+from tljh.hub import plugins
 from tljh.layout import Layout
 
 
@@ -69,7 +70,7 @@ def test_configure(layout: Layout, plugin: Plugin) -> None:
     hub_config.configure(c, layout)
     assert c.Authenticator.admin_users == {"boss"}
     assert c.JupyterHub.authenticator_class == "jupyterhub.auth.DummyAuthenticator"
-    assert c.JupyterHub.spawner_class == "tljh.spawner.UserCreatingSpawner"
+    assert c.JupyterHub.spawner_class == "tljh.hub.spawner.UserCreatingSpawner"
     assert c.TraefikProxy.traefik_api_password == "pw"
     # order: config.yaml, then plugins, then jupyterhub_config.d in name order
     assert plugin.seen == ["/lab"]

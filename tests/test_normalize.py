@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tljh.normalize import (
+from tljh.system.usernames import (
     MAX_LENGTH,
     generate_system_username,
     legacy_system_username,

@@ -9,7 +9,7 @@ import pytest
 from conftest import install_plugin
 
 from tljh.errors import TLJHError
-from tljh.plugins import plugin_manager
+from tljh.hub.plugins import plugin_manager
 
 PLUGIN = """
 from tljh.hooks import hookimpl

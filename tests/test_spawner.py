@@ -14,11 +14,11 @@ from typing import Any
 import pluggy
 import pytest
 
-from tljh import plugins
 from tljh.hooks import hookimpl
-from tljh.normalize import system_username
-from tljh.spawner import UserCreatingSpawner, server_suffix
+from tljh.hub import plugins
+from tljh.hub.spawner import UserCreatingSpawner, server_suffix
 from tljh.system import users
+from tljh.system.usernames import system_username
 
 ROOT = os.geteuid() == 0 and shutil.which("useradd") is not None
 
@@ -171,7 +171,7 @@ def test_existing_account_of_an_earlier_release_is_kept(test_groups: tuple[str, 
 
 
 def test_hub_environment_left_out_of_users_path() -> None:
-    from tljh.spawner import path_without
+    from tljh.hub.spawner import path_without
 
     assert (
         path_without("/opt/tljh/hub/bin:/usr/local/bin:/usr/bin::/bin", ["/opt/tljh/hub/bin/"])

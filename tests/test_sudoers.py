@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tljh.layout import Layout
-from tljh.sudoers import sudoers_text
+from tljh.render.sudoers import sudoers_text
 
 
 def test_admins_get_full_sudo() -> None:

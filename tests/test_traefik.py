@@ -24,7 +24,7 @@ import tomllib
 from tljh.config.schema import with_defaults
 from tljh.errors import ConfigError
 from tljh.layout import Layout
-from tljh.traefik import (
+from tljh.render.proxy import (
     api_rules_file,
     dumps_toml,
     hash_api_password,
@@ -300,7 +300,7 @@ def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) ->
         assert _get(api + "/api/overview", "api_admin:pw")[0] == 200
         assert _get(api + "/dashboard/", "api_admin:pw")[0] == 404
 
-        # The hub's proxy class, configured as tljh.configurer configures it,
+        # The hub's proxy class, configured as tljh.render.hub configures it,
         # adds a route and waits until traefik's API reports it.
         async def add_route() -> None:
             proxy = TraefikFileProviderProxy(

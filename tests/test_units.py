@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tljh.layout import Layout
-from tljh.units import hub_unit, traefik_unit
+from tljh.render.units import hub_unit, traefik_unit
 
 
 def parse(text: str) -> configparser.ConfigParser:

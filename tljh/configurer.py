@@ -1,274 +1,40 @@
-"""From the TLJH configuration to JupyterHub's traitlets.
+"""``tljh.configurer``: the upstream-compatible ``load_config`` and ``apply_config``.
 
-:func:`traitlets_from_config` is pure: it maps the (defaults-filled) TLJH
-config to ``{ClassName: {trait: value}}`` and touches nothing.  The hub's
-``jupyterhub_config.py`` applies the result to its ``c``.
-
-:func:`load_config` and :func:`apply_config` keep the names and behaviour of
-earlier TLJH releases for deployments whose own ``jupyterhub_config.py``
-imports them.
+Deployments whose own ``jupyterhub_config.py`` predates ``jupyterhub_config.d``
+call ``tljh.configurer.load_config()`` and ``tljh.configurer.apply_config(config, c)``.
+Both validate the config first, exactly as ``tljh-config`` and the hub do, so
+this path accepts no value the others refuse.  The mapping itself is
+:func:`tljh.render.hub.traitlets_from_config`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tljh.config.schema import AUTH_ALIASES, DEFAULT_AUTH_TYPE
-from tljh.errors import ConfigValidationError
+from tljh.config.schema import with_defaults
+from tljh.config.store import ConfigFiles
+from tljh.config.store import load_config as load_raw
+from tljh.config.validate import check
 from tljh.layout import Layout
+from tljh.render.hub import apply_traitlets, traitlets_from_config
+from tljh.render.proxy import read_api_password
 
-DEFAULT_AUTHENTICATOR = DEFAULT_AUTH_TYPE
-
-# Authenticators whose own login step decides who gets in (first login sets
-# the password, admins approve sign-ups, anyone gets a temporary account...).
-# JupyterHub >= 5 refuses everybody unless some allow rule is configured, so
-# with these, an empty users.allowed means "everybody who can log in".
-_OPEN_AUTHENTICATORS = {
-    "firstuseauthenticator.FirstUseAuthenticator",
-    "jupyterhub.auth.DummyAuthenticator",
-    "nativeauthenticator.NativeAuthenticator",
-    "tmpauthenticator.TmpAuthenticator",
-}
-
-#: Where the hub itself listens: internal, only traefik talks to it.
-HUB_IP = "127.0.0.1"
-HUB_PORT = 15001
-
-PROXY_CLASS = "jupyterhub_traefik_proxy.fileprovider.TraefikFileProviderProxy"
-
-CULLER_SERVICE = "cull-idle"
-CULLER_ROLE = "tljh-idle-culler"
-
-DEFAULT_URLS = {"jupyterlab": "/lab", "classic": "/tree"}
-
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*\Z", re.IGNORECASE)
-_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-def resolve_authenticator(auth_type: str) -> str:
-    """What ``JupyterHub.authenticator_class`` gets for ``auth.type``.
-
-    Short names ("firstuse", "github", ...) become the full ``module.Class``
-    path; ``module:Class`` becomes ``module.Class``; anything else (a full
-    path, or the entry point name of another installed authenticator) is
-    passed on unchanged.
-    """
-    name = str(auth_type).strip()
-    if not name:
-        raise ConfigValidationError(["auth.type: empty; unset it to use the default"])
-    if name in AUTH_ALIASES:
-        return AUTH_ALIASES[name]
-    return name.replace(":", ".")
-
-
-def memory_bytes(value: Any) -> int | None:
-    """``limits.memory`` as a number of bytes: 1073741824, "1G", "512M", "1.5g"."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ConfigValidationError([f"limits.memory: {value!r} is not a memory size"])
-    if isinstance(value, (int, float)):
-        return int(value)
-    match = _MEMORY.match(str(value))
-    if not match:
-        raise ConfigValidationError(
-            [f"limits.memory: {value!r} is not a memory size (use e.g. 512M, 2G or a byte count)"]
-        )
-    number, unit = match.groups()
-    return int(float(number) * _MEMORY_UNITS[unit.upper()])
-
-
-def _url_host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip
-
-
-def culler_service(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
-    """The idle culler, as a JupyterHub-managed service."""
-    cull = config["services"]["cull"]
-    command = [
-        str(layout.hub_python),
-        "-m",
-        "jupyterhub_idle_culler",
-        f"--timeout={int(cull['timeout'])}",
-        f"--cull-every={int(cull['every'])}",
-        f"--concurrency={int(cull['concurrency'])}",
-        f"--max-age={int(cull['max_age'])}",
-    ]
-    if cull["users"]:
-        command.append("--cull-users=True")
-    if cull["remove_named_servers"]:
-        command.append("--remove-named-servers=True")
-    return {"name": CULLER_SERVICE, "command": command}
-
-
-def culler_role(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The culler's role: only the scopes it uses, not admin."""
-    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-    if config["services"]["cull"]["users"]:
-        # Deleting users needs admin:users.
-        scopes.append("admin:users")
-    return {
-        "name": CULLER_ROLE,
-        "description": "Stop idle servers (TLJH's idle culler)",
-        "scopes": scopes,
-        "services": [CULLER_SERVICE],
-    }
-
-
-def traitlets_from_config(
-    config: Mapping[str, Any], layout: Layout, api_password: str = ""
-) -> dict[str, dict[str, Any]]:
-    """Map the defaults-filled TLJH ``config`` to ``{ClassName: {trait: value}}``.
-
-    ``api_password`` is the traefik API password (the hub's
-    ``jupyterhub_config.py`` reads it from ``layout.traefik_api_secret``, see
-    :func:`tljh.traefik.read_api_password`); this function reads no file.
-    """
-    traits: dict[str, dict[str, Any]] = {}
-
-    def put(cls: str, **values: Any) -> None:
-        traits.setdefault(cls, {}).update(values)
-
-    auth = config["auth"]
-    users = config["users"]
-    authenticator = resolve_authenticator(auth.get("type") or DEFAULT_AUTHENTICATOR)
-
-    # -- the hub ------------------------------------------------------------
-    put(
-        "JupyterHub",
-        authenticator_class=authenticator,
-        base_url=config["base_url"],
-        # Users' servers keep running while the hub restarts (upgrades,
-        # 'tljh-config reload'): traefik and systemd keep them reachable.
-        cleanup_servers=False,
-        cookie_secret_file=str(layout.cookie_secret),
-        db_url=f"sqlite:///{layout.hub_db}",
-        hub_ip=HUB_IP,
-        hub_port=HUB_PORT,
-        proxy_class=PROXY_CLASS,
-    )
-
-    # -- who may log in ---------------------------------------------------------
-    put(
-        "Authenticator",
-        allowed_users={str(u) for u in users["allowed"]},
-        admin_users={str(u) for u in users["admin"]},
-        blocked_users={str(u) for u in users["banned"]},
-    )
-    class_name = authenticator.rsplit(".", 1)[-1]
-    explicit_allow_all = isinstance(auth.get(class_name), Mapping) and (
-        "allow_all" in auth[class_name]
-    )
-    if authenticator in _OPEN_AUTHENTICATORS and not users["allowed"] and not explicit_allow_all:
-        put(class_name, allow_all=True)
-    if authenticator == "firstuseauthenticator.FirstUseAuthenticator":
-        # Its password file; otherwise it would depend on the hub's working directory.
-        put(class_name, dbm_path=str(layout.state_dir / "passwords.dbm"))
-    # auth.<ClassName>.<trait>: value, passed through as they are.
-    for key, value in auth.items():
-        if key == "type":
-            continue
-        if not isinstance(value, Mapping):
-            raise ConfigValidationError(
-                [
-                    f"auth.{key}: expected auth.<ClassName>.<setting> (e.g. "
-                    f"auth.GitHubOAuthenticator.client_id), got a single value"
-                ]
-            )
-        put(str(key), **{str(k): v for k, v in value.items() if v is not None})
-
-    # -- the proxy (traefik runs as its own service) ---------------------------------
-    api = config["traefik_api"]
-    put(
-        "TraefikProxy",
-        should_start=False,
-        # TLJH writes traefik's API router and credentials itself
-        # (tljh.traefik), so the API works before the hub starts.
-        enable_setup_dynamic_config=False,
-        traefik_api_url=f"http://{_url_host(str(api['ip']))}:{int(api['port'])}",
-        traefik_api_username=str(api["username"]),
-        traefik_api_password=api_password,
-        traefik_entrypoint="https" if config["https"]["enabled"] else "http",
-        traefik_api_entrypoint="auth_api",
-    )
-    put("TraefikFileProviderProxy", dynamic_config_file=str(layout.traefik_dynamic_config))
-
-    # -- users' servers -------------------------------------------------------------
-    user_bin = layout.user_env / "bin"
-    limits = config["limits"]
-    cpu = limits.get("cpu")
-    default_app = config["user_environment"]["default_app"]
-    if default_app not in DEFAULT_URLS:
-        raise ConfigValidationError(
-            [f"user_environment.default_app: {default_app!r} is not one of jupyterlab, classic"]
-        )
-    put(
-        "Spawner",
-        cmd=[str(user_bin / "jupyterhub-singleuser")],
-        default_url=DEFAULT_URLS[default_app],
-        mem_limit=memory_bytes(limits.get("memory")),
-        cpu_limit=float(cpu) if cpu is not None else None,
-    )
-    put(
-        "SystemdSpawner",
-        extra_paths=[str(user_bin)],
-        default_shell="/bin/bash",
-        # Each user gets their own /tmp.
-        isolate_tmp=True,
-    )
-    put(
-        "UserCreatingSpawner",
-        user_groups={
-            str(group): [str(u) for u in (members or [])]
-            for group, members in (users.get("extra_user_groups") or {}).items()
-        },
-    )
-
-    # -- services ------------------------------------------------------------------
-    services: list[dict[str, Any]] = []
-    roles: list[dict[str, Any]] = []
-    if config["services"]["cull"]["enabled"]:
-        services.append(culler_service(config, layout))
-        roles.append(culler_role(config))
-    put("JupyterHub", services=services, load_roles=roles)
-
-    return traits
-
-
-def apply_traitlets(c: Any, traits: Mapping[str, Mapping[str, Any]]) -> None:
-    """Set every ``{ClassName: {trait: value}}`` on the traitlets config ``c``."""
-    for class_name, values in traits.items():
-        section = c[class_name]
-        for trait, value in values.items():
-            section[trait] = value
-
-
-# -- entry points kept from earlier releases ------------------------------------------
+__all__ = ["apply_config", "load_config"]
 
 
 def load_config(config_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The TLJH config with defaults filled in (and the traefik API password).
+    """The validated TLJH config with defaults filled in (and the traefik API password).
 
     Reads ``config.yaml`` of the installation named by ``TLJH_INSTALL_PREFIX``,
-    or ``config_file`` when given.
+    or ``config_file`` when given; a missing file means every default.
     """
-    from tljh.config.schema import with_defaults
-    from tljh.config.store import load_config as load_raw
-    from tljh.traefik import read_api_password
-
     layout = Layout.from_env()
-    if config_file is None:
-        raw: Mapping[str, Any] = load_raw(layout)
-    else:
-        from ruamel.yaml import YAML
-
-        path = Path(config_file)
-        raw = YAML(typ="safe").load(path.read_text()) if path.exists() else {}
-        raw = raw or {}
+    paths = layout if config_file is None else ConfigFiles.for_file(Path(config_file))
+    raw = load_raw(paths)
+    check(raw)
     config = with_defaults(raw)
     traefik_api = config.setdefault("traefik_api", {})
     if not traefik_api.get("password"):
@@ -277,10 +43,8 @@ def load_config(config_file: str | os.PathLike[str] | None = None) -> dict[str, 
 
 
 def apply_config(config_overrides: Mapping[str, Any], c: Any) -> None:
-    """Apply a TLJH config (defaults are filled in) to the JupyterHub config ``c``."""
-    from tljh.config.schema import with_defaults
-    from tljh.traefik import read_api_password
-
+    """Validate a TLJH config, fill in defaults and apply it to the JupyterHub config ``c``."""
+    check(config_overrides)
     layout = Layout.from_env()
     config = with_defaults(config_overrides)
     apply_traitlets(

@@ -1,122 +1,13 @@
-"""The configuration file the hub runs with: ``jupyterhub -f <this file>``.
+"""The hub's config file under its upstream path: ``jupyterhub -f .../tljh/jupyterhub_config.py``.
 
-In order:
-
-1. read ``config.yaml`` of the installation (``TLJH_INSTALL_PREFIX``) and
-   validate it -- an invalid file stops the hub with the problems, one per
-   line, in the journal (``journalctl -u jupyterhub``), and what to do;
-2. apply it to ``c`` (:func:`tljh.configurer.traitlets_from_config`);
-3. let plugins change ``c`` (hook ``tljh_custom_jupyterhub_config``);
-4. run every ``jupyterhub_config.d/*.py`` in name order, with the same ``c``:
-   the admin has the last word.
-
-JupyterHub executes this file with ``c`` and ``get_config`` defined; imported as
-a module it does nothing.
+Units written by earlier releases (and by upstream TLJH) point here until the
+installer rewrites them; the configuration itself is
+:mod:`tljh.hub.jupyterhub_config`.
 """
 
 from __future__ import annotations
 
-import sys
-import traceback
-from pathlib import Path
-from typing import Any, NoReturn
-
-from tljh.errors import ConfigError, TLJHError
-from tljh.layout import Layout
-
-SPAWNER_CLASS = "tljh.spawner.UserCreatingSpawner"
-
-
-def _fail(message: str) -> NoReturn:
-    # stderr ends up in the journal; SystemExit is not caught by traitlets'
-    # config loader, so the hub stops here instead of starting half-configured.
-    print(message, file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def load_validated_config(layout: Layout) -> dict[str, Any]:
-    """The installation's config, validated, with defaults filled in."""
-    from tljh.config.schema import with_defaults
-    from tljh.config.store import load_config
-    from tljh.config.validate import check
-
-    raw = load_config(layout)
-    check(raw)
-    return with_defaults(raw)
-
-
-def run_config_d(c: Any, directory: Path) -> list[Path]:
-    """Execute ``directory/*.py`` in name order; each sees the same ``c``.
-
-    Every file runs in a fresh namespace holding ``c``, ``get_config`` and
-    ``__file__``, like a ``jupyterhub_config.py`` of its own.  Returns the
-    files run.  A failing file stops the hub with its traceback.
-    """
-    ran: list[Path] = []
-    if not directory.is_dir():
-        return ran
-    for path in sorted(directory.glob("*.py")):
-        namespace: dict[str, Any] = {
-            "c": c,
-            "get_config": lambda: c,
-            "__file__": str(path),
-            "__name__": f"jupyterhub_config_d.{path.stem}",
-        }
-        try:
-            code = compile(path.read_bytes(), str(path), "exec")
-            exec(code, namespace)
-        except SystemExit:
-            raise
-        except BaseException as e:
-            # Show the admin's own file, not our frames.
-            tb = traceback.extract_tb(e.__traceback__)
-            own = [frame for frame in tb if frame.filename != __file__]
-            lines = traceback.format_list(own) + traceback.format_exception_only(type(e), e)
-            _fail(
-                f"error: {path} failed:\n"
-                + "".join(lines)
-                + f"hint: fix or remove {path}, then 'tljh-config reload hub'"
-            )
-        ran.append(path)
-    return ran
-
-
-def configure(c: Any, layout: Layout | None = None) -> None:
-    """Apply the whole TLJH configuration to the traitlets config ``c``."""
-    from tljh.configurer import apply_traitlets, traitlets_from_config
-    from tljh.plugins import plugin_manager
-    from tljh.traefik import read_api_password
-
-    layout = layout or Layout.from_env()
-    try:
-        config = load_validated_config(layout)
-        api_password = read_api_password(config, layout)
-        if not api_password:
-            raise TLJHError(
-                f"the traefik API password is missing ({layout.traefik_api_secret})",
-                "re-run the installer: it creates the password and traefik's configuration",
-            )
-        traits = traitlets_from_config(config, layout, api_password=api_password)
-        pm = plugin_manager()
-    except ConfigError as e:
-        _fail(f"{e.render()}\n(in {layout.config_file})")
-    except TLJHError as e:
-        _fail(e.render())
-
-    apply_traitlets(c, traits)
-    c.JupyterHub.spawner_class = SPAWNER_CLASS
-
-    try:
-        pm.hook.tljh_custom_jupyterhub_config(c=c)
-    except Exception:
-        _fail(
-            "error: a TLJH plugin failed in tljh_custom_jupyterhub_config:\n"
-            + traceback.format_exc()
-            + "hint: fix or uninstall the plugin named in the traceback"
-        )
-
-    run_config_d(c, layout.jupyterhub_config_d)
-
+from tljh.hub.jupyterhub_config import configure
 
 if "get_config" in globals():
     # Executed by JupyterHub as its config file.

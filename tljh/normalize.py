@@ -1,101 +1,12 @@
-"""Turning JupyterHub user names into names the operating system accepts.
+"""``tljh.normalize``: the upstream-compatible name of the system user name rule.
 
-Every hub user runs as a system user ``jupyter-<name>``.  Hub names come from
-authenticators and can be anything: e-mail addresses, upper case, dots, accents,
-very long strings.  ``useradd`` is stricter, and Debian 13 stricter still (it
-refuses ``@``), so the system name is built from a safe alphabet only:
-
-* lower-case ASCII letters, digits, ``_`` and ``-``;
-* starts with a letter;
-* at most 32 characters.
-
-The mapping stays readable (``Alice.Smith@uni.edu`` becomes
-``jupyter-alice-smith-uni-edu-<hash>``) and injective: whenever the safe name
-is not the requested name verbatim, a hash of the requested name is appended,
-so two different hub users never share a system account.
-
-Names that were already safe keep exactly the name older TLJH releases gave
-them, so upgrading an installation keeps every user's home directory.
+Published plugins and hand-written hub configs call
+``tljh.normalize.generate_system_username("jupyter-<name>")``; the rule lives
+in :mod:`tljh.system.usernames`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
+from tljh.system.usernames import generate_system_username
 
-#: Prefix of every system user (and of every user server's systemd unit).
-SYSTEM_USER_PREFIX = "jupyter-"
-
-#: Longest name ``useradd`` accepts.
-MAX_LENGTH = 32
-
-# Names up to this length that are already safe are used verbatim; longer ones
-# are cut to LEGACY_KEEP characters and get a 5 hex digit hash, as earlier
-# releases did (26 + 1 + 5 = 32).
-_LEGACY_VERBATIM_MAX = 25
-_LEGACY_KEEP = 26
-_LEGACY_HASH = 5
-
-# Names that had to be changed get a longer hash (8 hex digits = 32 bits).
-_HASH = 8
-_KEEP = MAX_LENGTH - 1 - _HASH
-
-_SAFE = re.compile(r"[a-z][a-z0-9_-]*\Z")
-_UNSAFE_RUN = re.compile(r"[^a-z0-9_-]+")
-# What a name produced by the "changed" branch ends with.  A safe requested
-# name that happens to end like this is hashed too, so it can never be
-# mistaken for (and collide with) the result of another name.
-_LOOKS_HASHED = re.compile(rf"-[0-9a-f]{{{_HASH}}}\Z")
-
-
-def _digest(name: str) -> str:
-    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _sanitize(name: str) -> str:
-    """Fold ``name`` into the safe alphabet, keeping it readable."""
-    # NFKD splits accented letters into letter + accent; dropping the non-ASCII
-    # remainder turns "José" into "jose" and "ﬁle" into "file".
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    safe = _UNSAFE_RUN.sub("-", folded.lower()).strip("-")
-    if not safe:
-        return "u"
-    if not "a" <= safe[0] <= "z":
-        safe = "u-" + safe
-    return safe
-
-
-def generate_system_username(username: str) -> str:
-    """Return the system user name for the requested name ``username``.
-
-    ``username`` is the full requested name, prefix included, as in earlier
-    TLJH releases: ``generate_system_username("jupyter-" + hub_name)``.  Use
-    :func:`system_username` to go straight from a hub user name.
-
-    The result is a valid user name on Debian 12 and 13 for any input, is at
-    most 32 characters long, and different inputs give different results.
-    """
-    if _SAFE.match(username) and not _LOOKS_HASHED.search(username):
-        if len(username) <= _LEGACY_VERBATIM_MAX:
-            return username
-        return f"{username[:_LEGACY_KEEP]}-{_digest(username)[:_LEGACY_HASH]}"
-    safe = _sanitize(username)[:_KEEP].rstrip("-")
-    return f"{safe}-{_digest(username)[:_HASH]}"
-
-
-def system_username(hub_name: str) -> str:
-    """The system user (and systemd unit name) of the hub user ``hub_name``."""
-    return generate_system_username(SYSTEM_USER_PREFIX + hub_name)
-
-
-def legacy_system_username(hub_name: str) -> str:
-    """The system user name TLJH 1.x gave ``hub_name`` (not always valid).
-
-    Only used to keep serving existing users after an upgrade: if a system
-    user with this name already exists, it is that user's account.
-    """
-    name = SYSTEM_USER_PREFIX + hub_name
-    if len(name) < _LEGACY_KEEP:
-        return name
-    return f"{name[:_LEGACY_KEEP]}-{_digest(name)[:_LEGACY_HASH]}"
+__all__ = ["generate_system_username"]

@@ -7,10 +7,10 @@ Submodules:
 * :mod:`tljh.config.values`   -- ``parse_value`` and the edits (set, unset, ...)
 * :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked, history)
 * :mod:`tljh.config.edit`     -- ``tljh-config edit``: the visudo-style edit loop
-* :mod:`tljh.config.cli`      -- the ``tljh-config`` command
+* :mod:`tljh.cli.config`      -- the ``tljh-config`` command
 
 Applying a config (restart, health checks, rollback) is
-:func:`tljh.system.services.apply_config`.
+:func:`tljh.apply.transaction.apply_config`.
 
 This package also keeps the names that published upstream TLJH plugins import
 from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
@@ -66,7 +66,7 @@ def reload_component(component: str) -> None:
         from tljh.errors import ConfigError
 
         raise ConfigError(f"cannot reload {component!r}", "the components are 'hub' and 'proxy'")
+    from tljh.apply import transaction as services
     from tljh.layout import Layout
-    from tljh.system import services
 
     services.reload(Layout.from_env(), [component])

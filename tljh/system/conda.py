@@ -32,7 +32,7 @@ from tljh.system.packages import package_env, with_retries
 from tljh.system.run import run
 from tljh.system.userenv import fix_permissions, pip_install_user_packages
 
-log = logging.getLogger("tljh.installer")
+log = logging.getLogger("tljh.install.steps")
 
 #: The Miniforge release the conda user environment starts from, and the
 #: sha256 of its Linux installers (published with the release on

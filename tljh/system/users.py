@@ -22,7 +22,7 @@ from tljh.system.run import run
 
 #: Group of every hub user's system account.
 USERS_GROUP = "jupyterhub-users"
-#: Group of hub admins' system accounts (full sudo, see tljh.sudoers).
+#: Group of hub admins' system accounts (full sudo, see tljh.render.sudoers).
 ADMINS_GROUP = "jupyterhub-admins"
 
 HOME_MODE = 0o700

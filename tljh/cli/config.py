@@ -7,7 +7,7 @@ under the config lock, validated before it is written, and written
 atomically; an invalid change writes nothing.  Applying a change
 (``reload``, ``--apply``, ``edit``, ``rollback``) restarts what it touches,
 waits a bounded time for health and rolls back if the hub or the proxy does
-not come back (:func:`tljh.system.services.apply_config`).
+not come back (:func:`tljh.apply.transaction.apply_config`).
 
 This module is on the path of every ``tljh-config`` call, so it imports only
 what the command needs (ruamel.yaml and filelock lazily; never jupyterhub,
@@ -229,7 +229,7 @@ def _session(
     wait = args.lock_timeout if lock_timeout is None else lock_timeout
     with config_lock(paths, wait, owner=owner):
         if apply:
-            from tljh.system import services
+            from tljh.apply import transaction as services
 
             layout = _installed_layout(paths)
             services.note_running_config(layout)
@@ -246,7 +246,7 @@ def _apply(
     always: Sequence[str] = (),
     only: Sequence[str] | None = None,
 ) -> None:
-    from tljh.system import services
+    from tljh.apply import transaction as services
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -369,11 +369,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    from tljh.apply import transaction as services
     from tljh.config.store import config_lock, load_config
     from tljh.config.validate import validate
     from tljh.errors import ConfigValidationError
     from tljh.layout import Layout
-    from tljh.system import services
 
     layout = Layout.from_env()
     untouched = (
@@ -537,7 +537,7 @@ def _known_good_config(paths: ConfigPaths) -> bytes | None:
 
     if not isinstance(paths, Layout):
         return None
-    from tljh.system.services import read_known_good
+    from tljh.apply.transaction import read_known_good
 
     try:
         good = read_known_good(paths)

@@ -6,8 +6,8 @@ import importlib.metadata
 
 import pluggy
 
-from tljh import hooks
 from tljh.errors import TLJHError
+from tljh.hub import hooks
 
 #: Entry point group plugins register under (the same as earlier releases).
 ENTRY_POINT_GROUP = "tljh"

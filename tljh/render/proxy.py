@@ -12,7 +12,7 @@ the hub, so a hub restart never drops users' routes.  TLJH owns two files:
 The hub (``TraefikFileProviderProxy``) writes user routes into another file of
 the same directory, ``layout.traefik_dynamic_config``, and is told *not* to
 write the API router itself (``enable_setup_dynamic_config = False``, see
-:mod:`tljh.configurer`), so traefik's API answers before the hub starts and
+:mod:`tljh.render.hub`), so traefik's API answers before the hub starts and
 with the same credentials the hub uses.
 
 :func:`traefik_files` is pure: same inputs, same text, so writing the files

@@ -1,7 +1,7 @@
 """The spawner: a systemd unit per user server, running as the user's own system account.
 
 Before a server starts, :class:`UserCreatingSpawner` makes sure the hub user
-has a system account ``jupyter-<name>`` (see :mod:`tljh.normalize`) with a
+has a system account ``jupyter-<name>`` (see :mod:`tljh.system.usernames`) with a
 private home, in the right groups.  ``useradd`` & co. are slow and block, so
 they run in a worker thread: the hub keeps serving everybody else meanwhile.
 """
@@ -20,8 +20,8 @@ from systemdspawner import SystemdSpawner
 from traitlets import Bool, Dict, List, Unicode, default
 
 from tljh.layout import Layout
-from tljh.normalize import legacy_system_username, system_username
 from tljh.system import users
+from tljh.system.usernames import legacy_system_username, system_username
 
 #: Placeholders TLJH adds to SystemdSpawner's templates: the system user
 #: name, and "-<server name>" for a named server ("" for the default one).
@@ -178,7 +178,7 @@ class UserCreatingSpawner(SystemdSpawner):
         return system_name
 
     def _run_new_user_hook(self, system_name: str) -> None:
-        from tljh.plugins import plugin_manager
+        from tljh.hub.plugins import plugin_manager
 
         try:
             plugin_manager().hook.tljh_new_user_create(username=system_name)

@@ -1,0 +1,1 @@
+"""The command lines: argument parsing and printing, on top of every other layer."""

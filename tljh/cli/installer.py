@@ -1,0 +1,65 @@
+"""``tljh-installer`` and ``python -m tljh.installer``: run the install steps.
+
+``bootstrap.py`` creates the hub environment and hands over to this command
+with the options it does not handle itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+
+from tljh.errors import TLJHError
+from tljh.install.steps import STEPS, Context, build_parser, run_steps, setup_logging
+from tljh.layout import Layout
+
+log = logging.getLogger("tljh.install")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.admin = [name for name in args.admin if name]
+    args.plugin = [spec for group in args.plugin for spec in group]
+    os.umask(0o022)
+    layout = Layout.from_env()
+    setup_logging(layout)
+    ctx = Context(layout=layout, args=args)
+    started = time.monotonic()
+    try:
+        total = run_steps(ctx, STEPS)
+    except TLJHError as e:
+        log.error("%s", e.render())
+        log.error(
+            "The full log is in %s. Fix the cause and run the installer again.",
+            layout.installer_log,
+        )
+        return 1
+    except Exception:
+        log.exception("unexpected error")
+        log.error(
+            "error: the installer stopped on an unexpected error (details above and in %s)\n"
+            "hint: run the installer again; if it stops at the same place, please report it "
+            "with that log",
+            layout.installer_log,
+        )
+        return 1
+    took = time.monotonic() - started
+    if total == 0:
+        log.info("Done in %.1f s: nothing needed to change.", took)
+    else:
+        log.info("Done in %.1f s: %d change(s).", took, total)
+    port = ctx.config.get("http", {}).get("port", 80)
+    where = "http://<this server's address>" + ("" if port == 80 else f":{port}")
+    log.info("The hub is running: open %s in a browser.", where)
+    return 0
+
+
+def run() -> int:
+    if shutil.which("systemctl") is None:
+        print("error: systemctl not found; TLJH needs a systemd host", file=sys.stderr)
+        return 1
+    return main()

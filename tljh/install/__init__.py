@@ -1,0 +1,1 @@
+"""The installer: ordered, idempotent steps that turn a server into a hub."""
