@@ -37,6 +37,7 @@ setup(
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "ruff>=0.6",
+            "import-linter>=2.1,<3",
             "mypy>=1.10",
             "types-requests",
         ],

@@ -21,8 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tljh.config.schema import with_defaults
+from tljh.config.store import load_config
+from tljh.config.validate import check
 from tljh.errors import ConfigError, TLJHError
+from tljh.hub import plugins
 from tljh.layout import Layout
+from tljh.render.hub import apply_traitlets, traitlets_from_config
+from tljh.render.proxy import read_api_password
 
 SPAWNER_CLASS = "tljh.hub.spawner.UserCreatingSpawner"
 
@@ -36,10 +42,6 @@ def _fail(message: str) -> NoReturn:
 
 def load_validated_config(layout: Layout) -> dict[str, Any]:
     """The installation's config, validated, with defaults filled in."""
-    from tljh.config.schema import with_defaults
-    from tljh.config.store import load_config
-    from tljh.config.validate import check
-
     raw = load_config(layout)
     check(raw)
     return with_defaults(raw)
@@ -83,10 +85,6 @@ def run_config_d(c: Any, directory: Path) -> list[Path]:
 
 def configure(c: Any, layout: Layout | None = None) -> None:
     """Apply the whole TLJH configuration to the traitlets config ``c``."""
-    from tljh.hub.plugins import plugin_manager
-    from tljh.render.hub import apply_traitlets, traitlets_from_config
-    from tljh.render.proxy import read_api_password
-
     layout = layout or Layout.from_env()
     try:
         config = load_validated_config(layout)
@@ -97,7 +95,7 @@ def configure(c: Any, layout: Layout | None = None) -> None:
                 "re-run the installer: it creates the password and traefik's configuration",
             )
         traits = traitlets_from_config(config, layout, api_password=api_password)
-        pm = plugin_manager()
+        pm = plugins.plugin_manager()
     except ConfigError as e:
         _fail(f"{e.render()}\n(in {layout.config_file})")
     except TLJHError as e:
