@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tljh.apply.transaction import (
+from tljh.apply.plan import changed_components
+from tljh.apply.snapshot import (
     ROLLBACK_NOTE,
     Snapshot,
-    StartFailed,
-    changed_components,
     known_good_dir,
     read_known_good,
     record_known_good,
@@ -23,6 +22,7 @@ from tljh.apply.transaction import (
     take_snapshot,
 )
 from tljh.config.store import history_entries
+from tljh.errors import StartFailed
 from tljh.layout import Layout
 
 
