@@ -3,6 +3,9 @@
 A component is ``"hub"`` or ``"proxy"``.  Which ones a change restarts
 follows from the schema (each top-level key lists, under ``reload``, the
 components that read it) and from which snippet directories changed.
+Only data comes from the modules imported here (the :class:`Snapshot` type,
+the unit names, the schema, the YAML parser); nothing here reads a file,
+runs a command or opens a connection.
 """
 
 from __future__ import annotations
