@@ -68,7 +68,7 @@ def reload_component(component: str) -> None:
         raise ConfigError(f"cannot reload {component!r}", "the components are 'hub' and 'proxy'")
     # upstream compatibility: plugins call tljh.config.reload_component, but restarting
     # belongs to tljh.apply, a layer above this one; this is the one import that goes up,
-    # and it stays inside the function so that importing tljh.config stays cheap.
+    # and it stays inside the function: importing tljh.config stays cheap and acyclic.
     from tljh.apply.transaction import reload
     from tljh.layout import Layout
 
