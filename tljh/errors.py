@@ -7,6 +7,8 @@ non-zero instead of showing a traceback.
 
 from __future__ import annotations
 
+import re
+
 
 class TLJHError(Exception):
     """Base class for every error TLJH raises on purpose."""
@@ -79,3 +81,41 @@ class InstallError(TLJHError):
 
 class UnhealthyError(TLJHError):
     """The hub or proxy did not become healthy within the allowed time."""
+
+
+def journal_hint(unit: str) -> str:
+    """The hint for a unit that did not come back: where its whole log is, then what to run."""
+    return (
+        f"see 'sudo journalctl -u {unit} -n 100' for the whole story; "
+        "fix the cause and run 'sudo tljh-config reload'"
+    )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _indent(text: str) -> str:
+    # Traefik colours its log lines; the escapes are noise in a message.
+    plain = _ANSI.sub("", text)
+    return "\n".join(f"  | {line}" for line in plain.rstrip().splitlines())
+
+
+class StartFailed(UnhealthyError):
+    """A unit did not come back healthy after a restart."""
+
+    def __init__(self, unit: str, reason: str, journal: str) -> None:
+        self.unit = unit
+        self.reason = reason
+        self.journal = journal
+        text = f"{unit} {reason}"
+        if journal.strip():
+            text += f"\nwhat it logged since the restart:\n{_indent(journal)}"
+        super().__init__(text, journal_hint(unit))
+
+
+class ApplyFailed(UnhealthyError):
+    """Applying a configuration failed; ``rolled_back`` tells if the old one runs again."""
+
+    def __init__(self, message: str, hint: str, rolled_back: bool) -> None:
+        super().__init__(message, hint)
+        self.rolled_back = rolled_back

@@ -7,11 +7,14 @@ under the config lock, validated before it is written, and written
 atomically; an invalid change writes nothing.  Applying a change
 (``reload``, ``--apply``, ``edit``, ``rollback``) restarts what it touches,
 waits a bounded time for health and rolls back if the hub or the proxy does
-not come back (:func:`tljh.apply.transaction.apply_config`).
+not come back (:mod:`tljh.apply.session`).
 
 This module is on the path of every ``tljh-config`` call, so it imports only
 what the command needs (ruamel.yaml and filelock lazily; never jupyterhub,
-traitlets, tornado or pluggy).
+traitlets, tornado or pluggy).  :mod:`tljh.apply` is imported only by the
+commands that apply a change or show the version known to work: it adds ssl,
+http.client and the traefik renderer (55 modules, 60-80 ms measured) that
+``tljh-config set`` without ``--apply`` does not need.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -29,8 +31,8 @@ from tljh.config.values import TYPE_NAMES, split_key
 from tljh.errors import ConfigError, TLJHError
 
 if TYPE_CHECKING:
+    from tljh.apply.session import ChangeSession
     from tljh.config.store import ConfigPaths
-    from tljh.layout import Layout
 
 MASK = "********"
 
@@ -184,27 +186,19 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass
-class _Session:
-    """A change in progress: where it goes, and what to roll back to if applied."""
-
-    paths: ConfigPaths
-    apply: bool
-    previous: bytes | None = None
-    locked: bool = False
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
-def _installed_layout(paths: ConfigPaths) -> Layout:
-    from tljh.layout import Layout
+def _report(restarted: Sequence[str]) -> None:
+    if restarted:
+        # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+        from tljh.apply.plan import component_names
 
-    if isinstance(paths, Layout):
-        return paths
-    raise ConfigError(
-        f"cannot apply {paths.config_file}: only the installed config "
-        "($TLJH_INSTALL_PREFIX/config/config.yaml) runs the hub",
-        "only save the change (without --apply, or with --no-apply), or leave out "
-        "--config-path to change the installed config",
-    )
+        print(
+            f"Done: {component_names(restarted)} "
+            f"{'are' if len(restarted) > 1 else 'is'} running with the new configuration."
+        )
 
 
 def _read_or_none(path: Path) -> bytes | None:
@@ -215,58 +209,42 @@ def _read_or_none(path: Path) -> bytes | None:
 
 
 @contextmanager
-def _session(
+def _locked(
     args: argparse.Namespace, owner: str = "", lock_timeout: float | None = None
-) -> Iterator[_Session]:
+) -> Iterator[ChangeSession]:
     """Hold the lock while changing; with --apply, apply before letting go of it."""
-    paths = _paths(args)
-    apply = bool(getattr(args, "apply", False))
-    if not apply and not owner:
-        yield _Session(paths, apply=False)
-        return
-    from tljh.config.store import config_lock
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.session import change_session
 
-    wait = args.lock_timeout if lock_timeout is None else lock_timeout
-    with config_lock(paths, wait, owner=owner):
-        if apply:
-            from tljh.apply import transaction as services
-
-            layout = _installed_layout(paths)
-            services.note_running_config(layout)
-        session = _Session(paths, apply, _read_or_none(paths.config_file), locked=True)
+    with change_session(
+        _paths(args),
+        apply=bool(getattr(args, "apply", False)),
+        lock_timeout=args.lock_timeout if lock_timeout is None else lock_timeout,
+        owner=owner,
+        timeout=args.timeout,
+        say=_say,
+    ) as session:
         yield session
-        if session.apply:
-            _apply(args, _installed_layout(paths), session.previous)
+    _report(session.restarted)
 
 
-def _apply(
-    args: argparse.Namespace,
-    layout: Layout,
-    previous: bytes | None,
-    always: Sequence[str] = (),
-    only: Sequence[str] | None = None,
-) -> None:
-    from tljh.apply import transaction as services
-
-    def say(text: str) -> None:
-        print(text, flush=True)
-
-    restarted = services.apply_config(
-        layout, always, only=only, timeout=args.timeout, previous=previous, say=say
-    )
-    if restarted:
-        print(
-            f"Done: {services.component_names(restarted)} "
-            f"{'are' if len(restarted) > 1 else 'is'} running with the new configuration."
-        )
+@contextmanager
+def _session(args: argparse.Namespace) -> Iterator[ChangeSession | None]:
+    """Like :func:`_locked` with --apply; without, None: ``update_config`` locks by itself."""
+    if not getattr(args, "apply", False):
+        yield None
+        return
+    with _locked(args) as session:
+        yield session
 
 
-def _change(session: _Session, args: argparse.Namespace, change: Callable[[Any], object]) -> Any:
+def _change(
+    session: ChangeSession | None, args: argparse.Namespace, change: Callable[[Any], object]
+) -> Any:
     from tljh.config.store import update_config
 
-    result = update_config(
-        session.paths, change, timeout=args.lock_timeout, lock=not session.locked
-    )
+    paths = _paths(args) if session is None else session.paths
+    result = update_config(paths, change, timeout=args.lock_timeout, lock=session is None)
     _warn_remaining(result.remaining)
     return result
 
@@ -369,34 +347,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    from tljh.apply import transaction as services
-    from tljh.config.store import config_lock, load_config
-    from tljh.config.validate import validate
-    from tljh.errors import ConfigValidationError
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.session import reload_config
     from tljh.layout import Layout
 
-    layout = Layout.from_env()
-    untouched = (
-        "nothing was restarted: the hub and the proxy keep running with the "
-        "configuration they started with.  Fix the file with 'sudo tljh-config edit', "
-        "or go back to an earlier version with 'sudo tljh-config history' and "
-        "'sudo tljh-config rollback N'"
+    restarted = reload_config(
+        Layout.from_env(),
+        args.component,
+        lock_timeout=args.lock_timeout,
+        timeout=args.timeout,
+        say=_say,
     )
-    with config_lock(layout, args.lock_timeout):
-        # A hub started on an invalid config would not come back: refuse early,
-        # and leave the running hub alone.
-        try:
-            config = load_config(layout)
-        except ConfigError as e:
-            raise ConfigError(e.message, untouched) from None
-        problems = validate(config)
-        if problems:
-            raise ConfigValidationError(problems, untouched)
-        services.note_running_config(layout)
-        if args.component == "proxy":
-            _apply(args, layout, None, only=["proxy"])
-        else:
-            _apply(args, layout, None, always=["hub"])
+    _report(restarted)
     return 0
 
 
@@ -411,7 +373,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     user = os.environ.get("SUDO_USER") or getpass.getuser()
     # Never wait for another edit: say at once that the file is in use.
     owner = f"'tljh-config edit' run by {user}"
-    with _session(args, owner=owner, lock_timeout=0) as session:
+    with _locked(args, owner=owner, lock_timeout=0) as session:
         original = session.previous or b""
         result = edit_session(
             original,
@@ -537,13 +499,10 @@ def _known_good_config(paths: ConfigPaths) -> bytes | None:
 
     if not isinstance(paths, Layout):
         return None
-    from tljh.apply.transaction import read_known_good
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.snapshot import known_good_config
 
-    try:
-        good = read_known_good(paths)
-    except OSError:
-        return None
-    return good.config if good is not None else None
+    return known_good_config(paths)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -551,7 +510,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from tljh.config.validate import validate
     from tljh.errors import ConfigValidationError
 
-    with _session(args, owner="'tljh-config rollback'") as session:
+    with _locked(args, owner="'tljh-config rollback'") as session:
         entry = history_entry(session.paths, args.number)
         raw = entry.read_bytes()
         try:

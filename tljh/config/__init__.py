@@ -10,7 +10,7 @@ Submodules:
 * :mod:`tljh.cli.config`      -- the ``tljh-config`` command
 
 Applying a config (restart, health checks, rollback) is
-:func:`tljh.apply.transaction.apply_config`.
+:func:`tljh.apply.transaction.apply_changes`.
 
 This package also keeps the names that published upstream TLJH plugins import
 from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
@@ -66,7 +66,10 @@ def reload_component(component: str) -> None:
         from tljh.errors import ConfigError
 
         raise ConfigError(f"cannot reload {component!r}", "the components are 'hub' and 'proxy'")
-    from tljh.apply import transaction as services
+    # upstream compatibility: plugins call tljh.config.reload_component, but restarting
+    # belongs to tljh.apply, a layer above this one; this is the one import that goes up,
+    # and it stays inside the function: importing tljh.config stays cheap and acyclic.
+    from tljh.apply.transaction import reload
     from tljh.layout import Layout
 
-    services.reload(Layout.from_env(), [component])
+    reload(Layout.from_env(), [component])

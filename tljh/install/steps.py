@@ -345,7 +345,7 @@ def step_secrets(ctx: Context) -> list[str]:
 
 
 def step_proxy_config(ctx: Context) -> list[str]:
-    from tljh.apply.transaction import write_proxy_files
+    from tljh.apply.proxy_files import write_proxy_files
 
     if write_proxy_files(ctx.layout, ctx.config):
         ctx.proxy_changed = True
@@ -388,15 +388,15 @@ def step_tljh_config_link(ctx: Context) -> list[str]:
 
 
 def step_services(ctx: Context) -> list[str]:
-    from tljh.apply.transaction import (
+    from tljh.apply.health import (
         HUB_UNIT,
         PROXY_UNIT,
         hub_problem,
         proxy_problem,
-        record_known_good,
         restart_and_wait,
         wait_until,
     )
+    from tljh.apply.snapshot import record_known_good
 
     changes = []
     config = ctx.config

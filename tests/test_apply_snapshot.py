@@ -1,4 +1,4 @@
-"""The pieces of apply-with-rollback that need no running hub: snapshots, plans, restores.
+"""Snapshots of the config files, the known-good one, and restoring one.
 
 Restarting units and rolling back on a real failure is tested on a real install
 by integration-tests/test_30_config.py.
@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tljh.apply.transaction import (
+from tljh.apply.snapshot import (
     ROLLBACK_NOTE,
-    Snapshot,
-    StartFailed,
-    changed_components,
+    known_good_config,
     known_good_dir,
+    mentioned_snippets,
     read_known_good,
     record_known_good,
     restore_snapshot,
@@ -45,6 +44,11 @@ def test_snapshot_reads_config_and_snippets(layout: Layout) -> None:
     assert snap.proxy_snippets == {"extra.toml": b"[log]\nlevel = 'DEBUG'\n"}
 
 
+def test_snapshot_without_a_config_file(layout: Layout) -> None:
+    layout.config_file.unlink()
+    assert take_snapshot(layout).config is None
+
+
 def test_known_good_round_trip_is_root_only(layout: Layout) -> None:
     assert read_known_good(layout) is None
     record_known_good(layout)
@@ -65,34 +69,11 @@ def test_known_good_round_trip_is_root_only(layout: Layout) -> None:
     assert sorted(p.name for p in layout.state_dir.iterdir()) == ["config-known-good"]
 
 
-def snap(
-    config: str, hub: dict[str, bytes] | None = None, proxy: dict[str, bytes] | None = None
-) -> Snapshot:
-    return Snapshot(config.encode(), hub or {}, proxy or {})
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "expected"),
-    [
-        ("limits:\n  memory: 1G\n", "limits:\n  memory: 2G\n", {"hub"}),
-        ("limits:\n  memory: 1G\n", "# a comment only\nlimits:\n  memory: 1G\n", set()),
-        ("{}", "http:\n  port: 8080\n", {"proxy", "hub"}),
-        ("{}", "traefik_api:\n  port: 9000\n", {"proxy", "hub"}),
-        ("auth:\n  type: dummy\n", "auth:\n  type: firstuse\n", {"hub"}),
-        ("{}", "users:\n  admin: [alice]\n", {"hub"}),
-        ("{}", "myplugin:\n  x: 1\n", {"hub"}),
-        ("{}", "limits: [\n", {"hub", "proxy"}),
-    ],
-)
-def test_changed_components(before: str, after: str, expected: set[str]) -> None:
-    assert changed_components(snap(before), snap(after)) == expected
-
-
-def test_changed_components_of_snippets_and_unknown_start() -> None:
-    base = snap("{}")
-    assert changed_components(base, snap("{}", hub={"a.py": b"x"})) == {"hub"}
-    assert changed_components(base, snap("{}", proxy={"a.toml": b"x"})) == {"proxy"}
-    assert changed_components(None, base) == {"hub", "proxy"}
+def test_known_good_config_is_the_recorded_config_yaml(layout: Layout) -> None:
+    assert known_good_config(layout) is None
+    record_known_good(layout)
+    layout.config_file.write_text("limits:\n  memory: 2G\n")
+    assert known_good_config(layout) == b"# hub\nlimits:\n  memory: 1G\n"
 
 
 def test_restore_puts_back_config_and_snippets(layout: Layout) -> None:
@@ -130,41 +111,9 @@ def test_restore_of_identical_files_does_nothing(layout: Layout) -> None:
     assert not list(layout.config_history_dir.glob("rejected-*"))
 
 
-def test_start_failure_message_shows_the_log_without_colours() -> None:
-    journal = (
-        "\x1b[90m2026-11-23T16:54:27Z\x1b[0m \x1b[31mERR\x1b[0m bind: address already in use\n"
-    )
-    err = StartFailed("traefik.service", "exited while starting", journal)
-    assert err.message == (
-        "traefik.service exited while starting\n"
-        "what it logged since the restart:\n"
-        "  | 2026-11-23T16:54:27Z ERR bind: address already in use"
-    )
-    assert "journalctl -u traefik.service" in err.hint
-
-
-def test_journal_lines_of_the_first_new_run_only() -> None:
-    import json
-
-    from tljh.system.systemd import _first_run_lines
-
-    def entry(run: str, message: object) -> str:
-        return json.dumps({"_SYSTEMD_INVOCATION_ID": run, "_PID": "1", "MESSAGE": message})
-
-    raw = "\n".join(
-        [
-            entry("old", "shutting down"),
-            entry("new1", "starting"),
-            entry("old", "bye"),
-            entry("new1", "error: port in use\nmore"),
-            entry("new1", list(b"bytes \xff")),
-            entry("new2", "starting again"),
-            "not json",
-        ]
-    )
-    assert _first_run_lines(raw, ["old"]) == [
-        "starting",
-        "error: port in use",
-        "more",
-        "bytes \ufffd",
-    ]
+def test_mentioned_snippets_are_found_by_path(layout: Layout) -> None:
+    snippet = layout.jupyterhub_config_d / "10-ok.py"
+    log = f'  File "{snippet}", line 1, in <module>\nNameError: name "x" is not defined\n'
+    assert mentioned_snippets(layout, log) == [str(snippet)]
+    # notes.txt is not a snippet, even when the log names it.
+    assert mentioned_snippets(layout, str(layout.jupyterhub_config_d / "notes.txt")) == []
