@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from tljh.config.schema import with_defaults
+from tljh.config.secrets import read_api_password
 from tljh.config.store import ConfigFiles
 from tljh.config.store import load_config as load_raw
 from tljh.config.validate import check
 from tljh.layout import Layout
 from tljh.render.hub import apply_traitlets, traitlets_from_config
-from tljh.render.proxy import read_api_password
 
 __all__ = ["apply_config", "load_config"]
 

@@ -224,7 +224,9 @@ def _clock(t: float) -> str:
 
 
 def _proxy_files(layout: Layout, config: Mapping[str, Any]) -> dict[Path, str]:
-    from tljh.render.proxy import load_extra_static_config, read_api_password, traefik_files
+    from tljh.config.secrets import read_api_password
+    from tljh.config.snippets import load_extra_static_config
+    from tljh.render.proxy import traefik_files
 
     password = read_api_password(config, layout)
     if not password:

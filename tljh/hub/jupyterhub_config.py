@@ -83,9 +83,9 @@ def run_config_d(c: Any, directory: Path) -> list[Path]:
 
 def configure(c: Any, layout: Layout | None = None) -> None:
     """Apply the whole TLJH configuration to the traitlets config ``c``."""
+    from tljh.config.secrets import read_api_password
     from tljh.hub.plugins import plugin_manager
     from tljh.render.hub import apply_traitlets, traitlets_from_config
-    from tljh.render.proxy import read_api_password
 
     layout = layout or Layout.from_env()
     try:
