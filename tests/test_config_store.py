@@ -11,11 +11,10 @@ import pytest
 from filelock import FileLock
 
 from tljh.config import store
+from tljh.config.history import HISTORY_KEEP, list_history
 from tljh.config.store import (
-    HISTORY_KEEP,
     ConfigFiles,
     config_lock,
-    list_history,
     load_config,
     save_config,
     update_config,
@@ -251,3 +250,17 @@ def test_removing_a_list_item_before_a_bad_one_is_no_new_problem(layout: Layout)
     result = update_config(layout, lambda d: remove_item(d, "users.admin", "bob"))
     assert result.changed
     assert [(p.path, p.item) for p in result.remaining] == [("users.admin", 1)]
+
+
+def test_history_names_are_still_importable_from_store() -> None:
+    # Code written before tljh.config.history existed imports them from here.
+    from tljh.config import history
+
+    for name in (
+        "HISTORY_KEEP",
+        "HistoryEntry",
+        "history_entries",
+        "history_entry",
+        "list_history",
+    ):
+        assert getattr(store, name) is getattr(history, name)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from tljh.config.history import list_history
 from tljh.config.schema import DEFAULTS, plugin_schema
-from tljh.config.store import list_history, update_config
+from tljh.config.store import update_config
 from tljh.config.validate import check, key_problem, validate
 from tljh.config.values import parse_value
 from tljh.errors import ConfigValidationError, Problem
