@@ -2,8 +2,10 @@
 
 Every problem is a :class:`~tljh.errors.Problem`: the dotted key path it is
 about, what is wrong and, where we can tell, what to write instead; printed,
-it is one line that starts with the key path.  Unknown keys
-are errors (a typo must not be silently ignored), with a suggestion.
+it is one line that starts with the key path.  Unknown keys are errors (a
+typo must not be silently ignored), with a suggestion.  Values of a common
+kind (memory sizes, ports, addresses, ...) are checked by the parsers of
+:mod:`tljh.config.kinds`, which rendering converts them with.
 
 This is a small hand-written validator over :data:`tljh.config.schema.SCHEMA`:
 importing jsonschema costs more than a second, which ``tljh-config`` cannot
