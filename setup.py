@@ -19,6 +19,8 @@ CORE_REQUIREMENTS = [
     "pluggy>=1.5,<2",
     "jsonschema>=4.20,<5",
     "filelock>=3.12,<5",
+    "tomli-w>=1.0,<2",
+    "tomli>=2; python_version < '3.11'",
 ]
 
 setup(

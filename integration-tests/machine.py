@@ -23,7 +23,8 @@ def system_name(login: str) -> str:
         [
             HUB_PYTHON,
             "-c",
-            "import sys; from tljh.normalize import system_username as g; print(g(sys.argv[1]))",
+            "import sys; from tljh.system.usernames import system_username as g; "
+            "print(g(sys.argv[1]))",
             login,
         ],
         capture_output=True,

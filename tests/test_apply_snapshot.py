@@ -21,7 +21,7 @@ from tljh.apply.snapshot import (
     restore_snapshot,
     take_snapshot,
 )
-from tljh.config.store import history_entries
+from tljh.config.history import history_entries
 from tljh.layout import Layout
 
 

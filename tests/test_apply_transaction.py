@@ -13,12 +13,12 @@ import pytest
 
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
-    load_checked_config,
     read_known_good,
     record_known_good,
     take_snapshot,
 )
 from tljh.apply.transaction import ApplyTransaction, apply_changes, reload
+from tljh.config.store import load_checked_config
 from tljh.errors import ApplyFailed, ConfigError, InstallError, StartFailed, TLJHError
 from tljh.layout import Layout
 

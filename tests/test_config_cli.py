@@ -8,7 +8,8 @@ import pytest
 from filelock import FileLock
 
 from tljh.cli.config import main
-from tljh.config.store import ConfigFiles, list_history
+from tljh.config.history import list_history
+from tljh.config.store import ConfigFiles
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_cli_set_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     mods = _modules_after(code, tmp_path)
     assert "ruamel.yaml" in mods  # it did load and save the file
-    heavy = {"jupyterhub", "traitlets", "tornado", "pluggy", "jsonschema", "requests"}
+    heavy = {"jupyterhub", "traitlets", "tornado", "pluggy", "jsonschema", "requests", "tomli_w"}
     assert not {m for m in mods if m.split(".")[0] in heavy}
 
 

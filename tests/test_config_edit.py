@@ -9,7 +9,8 @@ from filelock import FileLock
 
 from tljh.cli.config import main
 from tljh.config.edit import PROMPT, choose_editor, edit_session, problems_with_lines
-from tljh.config.store import ConfigFiles, config_lock, list_history
+from tljh.config.history import list_history
+from tljh.config.store import ConfigFiles, config_lock
 from tljh.errors import ConfigError, LockedError
 
 # --- choosing the editor --------------------------------------------------------------

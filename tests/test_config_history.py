@@ -7,14 +7,16 @@ from pathlib import Path
 import pytest
 
 from tljh.cli.config import main
-from tljh.config.store import (
+from tljh.config.history import (
     HISTORY_KEEP,
-    ConfigFiles,
+    changed_keys,
+    describe_changes,
     history_entries,
     history_entry,
     list_history,
-    write_bytes,
 )
+from tljh.config.secrets import MASK, masked
+from tljh.config.store import ConfigFiles, write_bytes
 from tljh.errors import ConfigError
 
 
@@ -153,3 +155,27 @@ def test_history_entry_range(cfg: Path) -> None:
     assert history_entry(files, 1).read_bytes() == b"a: 1\n"
     with pytest.raises(ConfigError, match="there is no version 0"):
         history_entry(files, 0)
+
+
+def test_describe_changes() -> None:
+    old = {"limits": {"memory": "1G"}, "users": {"admin": ["a"]}}
+    assert describe_changes(old, old) == "same settings (only comments or layout differ)"
+    assert describe_changes(old, {"limits": {"memory": "2G"}}) == "limits.memory, users.admin"
+    assert describe_changes(None, old) == "(not valid YAML)"
+    assert describe_changes(old, None) == ""
+    many = {f"k{i}": i for i in range(6)}
+    assert describe_changes({}, many) == "k0, k1, k2, k3 (+2 more)"
+    assert changed_keys({"a": None}, {"a": {}}) == []
+    assert changed_keys(1, 2) == ["(everything)"]
+
+
+def test_masked_keeps_the_original_and_masks_secrets() -> None:
+    config = {"traefik_api": {"password": "pw", "port": 1}, "auth": {"X": {"client_secret": ""}}}
+    shown = masked(config, [])
+    assert shown == {
+        "traefik_api": {"password": MASK, "port": 1},
+        "auth": {"X": {"client_secret": ""}},
+    }
+    assert config["traefik_api"]["password"] == "pw"
+    assert masked("pw", ["traefik_api", "password"]) == MASK
+    assert masked("", ["traefik_api", "password"]) == ""

@@ -11,16 +11,15 @@ import pytest
 from filelock import FileLock
 
 from tljh.config import store
+from tljh.config.history import HISTORY_KEEP, list_history
 from tljh.config.store import (
-    HISTORY_KEEP,
     ConfigFiles,
     config_lock,
-    list_history,
     load_config,
     save_config,
     update_config,
 )
-from tljh.config.values import add_item, set_value
+from tljh.config.values import add_item, remove_item, set_value
 from tljh.errors import ConfigError, ConfigValidationError, LockedError
 from tljh.layout import Layout
 
@@ -211,7 +210,8 @@ def test_update_config_refuses_invalid_change(layout: Layout) -> None:
     write(layout, COMMENTED)
     with pytest.raises(ConfigValidationError) as info:
         update_config(layout, lambda d: set_value(d, "limits.memory", "2 GB"))
-    assert info.value.problems[0].startswith("limits.memory: ")
+    assert info.value.problems[0].path == "limits.memory"
+    assert str(info.value.problems[0]).startswith("limits.memory: ")
     assert layout.config_file.read_text() == COMMENTED
     assert list_history(layout) == []
 
@@ -220,7 +220,7 @@ def test_update_config_allows_repairing_a_broken_file(layout: Layout) -> None:
     write(layout, "limits:\n  memory: 2 GB\n  cpu: -1\n")
     result = update_config(layout, lambda d: set_value(d, "limits.memory", "2G"))
     assert result.changed
-    assert [p.split(":")[0] for p in result.remaining] == ["limits.cpu"]
+    assert [str(p).split(":")[0] for p in result.remaining] == ["limits.cpu"]
     assert "memory: 2G" in layout.config_file.read_text()
     # ...but a change that adds a new problem is still refused.
     with pytest.raises(ConfigValidationError):
@@ -242,3 +242,11 @@ def test_config_files_for_other_path(tmp_path: Path) -> None:
 
 def test_dump_of_empty_config_is_empty() -> None:
     assert store.dump_yaml({}) == ""
+
+
+def test_removing_a_list_item_before_a_bad_one_is_no_new_problem(layout: Layout) -> None:
+    # The bad item moves from index 2 to 1: the same problem, not a new one.
+    write(layout, "users:\n  admin:\n  - alice\n  - bob\n  - 1234\n")
+    result = update_config(layout, lambda d: remove_item(d, "users.admin", "bob"))
+    assert result.changed
+    assert [(p.path, p.item) for p in result.remaining] == [("users.admin", 1)]

@@ -38,4 +38,4 @@ def test_upstream_style_config_is_valid() -> None:
 def test_configurator_section_is_still_strict() -> None:
     text = UPSTREAM_STYLE.replace("    enabled: false", "    enabeld: false")
     problems = validate(parse_yaml(text, "config.yaml"))
-    assert len(problems) == 1 and "services.configurator.enabeld" in problems[0]
+    assert len(problems) == 1 and "services.configurator.enabeld" in str(problems[0])

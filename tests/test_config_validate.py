@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from tljh.config.history import list_history
 from tljh.config.schema import DEFAULTS, plugin_schema
-from tljh.config.store import list_history, update_config
+from tljh.config.store import update_config
 from tljh.config.validate import check, key_problem, validate
 from tljh.config.values import parse_value
-from tljh.errors import ConfigValidationError
+from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
 
 LE = {"email": "admin@example.org", "domains": ["hub.example.org"]}
@@ -179,6 +180,11 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
 ]
 
 
+def texts(problems: list[Problem]) -> list[str]:
+    """The problems as admins read them, one line each."""
+    return [str(p) for p in problems]
+
+
 def _ids() -> list[str]:
     return [f"{i}-{path}" for i, (_, path, _) in enumerate(BAD)]
 
@@ -193,8 +199,9 @@ def test_bad_config_is_rejected_naming_the_key(
 ) -> None:
     problems = validate(config)
     assert problems, f"{config!r} was accepted"
-    matching = [p for p in problems if p.startswith(f"{path}: ")]
+    matching = [str(p) for p in problems if p.path == path]
     assert matching, f"no problem names {path}: {problems}"
+    assert all(m.startswith(f"{path}: ") for m in matching)
     assert any(text in p for p in matching), f"{text!r} not in {matching}"
     with pytest.raises(ConfigValidationError) as info:
         check(config)
@@ -202,7 +209,7 @@ def test_bad_config_is_rejected_naming_the_key(
 
 
 def test_memory_message_matches_documented_wording() -> None:
-    assert validate({"limits": {"memory": "2 GB"}}) == [
+    assert texts(validate({"limits": {"memory": "2 GB"}})) == [
         "limits.memory: '2 GB' is not a memory size; use a number with K, M, G or T, e.g. 2G"
     ]
 
@@ -246,7 +253,7 @@ def test_https_with_readable_certificate_files(tmp_path: Path) -> None:
     config = {"https": {"enabled": True, "tls": {"cert": str(cert), "key": str(key)}}}
     assert validate(config) == []
     key.unlink()
-    assert validate(config) == [
+    assert texts(validate(config)) == [
         f"https.tls.key: '{key}' does not exist; HTTPS needs it while https.enabled is true"
     ]
     # Files only matter while HTTPS is on.
@@ -279,12 +286,15 @@ def test_bad_config_writes_nothing(
 
 def test_top_level_must_be_a_mapping() -> None:
     problems = validate(["a"])  # type: ignore[arg-type]
-    assert problems and "mapping" in problems[0]
+    assert problems and "mapping" in problems[0].message
+    assert problems[0].path == ""
+    assert str(problems[0]) == problems[0].message
 
 
 def test_several_problems_are_all_reported() -> None:
     problems = validate({"limits": {"memory": "x", "cpu": -1}, "http": {"port": 0}})
-    assert [p.split(":")[0] for p in problems] == ["limits.memory", "limits.cpu", "http.port"]
+    assert [p.path for p in problems] == ["limits.memory", "limits.cpu", "http.port"]
+    assert [str(p).split(":")[0] for p in problems] == [p.path for p in problems]
 
 
 def test_extra_schema_lets_plugins_add_top_level_keys() -> None:
@@ -297,8 +307,8 @@ def test_extra_schema_lets_plugins_add_top_level_keys() -> None:
     assert validate({"myplugin": {"level": 2}}) != []
     assert validate({"myplugin": {"level": 2}}, extra_schema=extra) == []
     problems = validate({"myplugin": {"levle": 2}}, extra_schema=extra)
-    assert problems == ["myplugin.levle: unknown key; did you mean myplugin.level?"]
-    assert validate({"myplugin": {"level": 0}}, extra_schema=extra)[0].startswith(
+    assert texts(problems) == ["myplugin.levle: unknown key; did you mean myplugin.level?"]
+    assert str(validate({"myplugin": {"level": 0}}, extra_schema=extra)[0]).startswith(
         "myplugin.level: "
     )
 
@@ -309,7 +319,12 @@ def test_extra_schema_cannot_redefine_core_keys() -> None:
 
 
 def test_key_problem_suggests() -> None:
-    assert key_problem("limits.memroy") == "limits.memroy: unknown key; did you mean limits.memory?"
+    assert key_problem("limits.memroy") == Problem(
+        "limits.memroy", "unknown key; did you mean limits.memory?"
+    )
+    assert str(key_problem("limits.memroy")) == (
+        "limits.memroy: unknown key; did you mean limits.memory?"
+    )
     assert key_problem("limits.memory") is None
     assert key_problem("auth.GitHubOAuthenticator.client_id") is None
 
@@ -318,7 +333,7 @@ def test_ruamel_loaded_config_validates_like_plain() -> None:
     from ruamel.yaml import YAML
 
     data = YAML(typ="rt").load("users:\n  admin:\n  - 1234\nx: &a true\nlimits:\n  cpu: 1.5\n")
-    problems = validate(data)
+    problems = texts(validate(data))
     assert any(p.startswith("users.admin: 1234 is a number") for p in problems)
     assert any(p.startswith("x: unknown key") for p in problems)
 
@@ -345,14 +360,67 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def test_installed_plugins_declare_top_level_keys(installed_plugin: None) -> None:
     assert validate({"fakeplugin": {"level": 2}}) == []
-    assert validate({"fakeplugin": {"levle": 2}}) == [
+    assert texts(validate({"fakeplugin": {"levle": 2}})) == [
         "fakeplugin.levle: unknown key; did you mean fakeplugin.level?"
     ]
-    assert validate({"fakeplugin": {"level": 0}})[0].startswith("fakeplugin.level: 0 is too small")
-    assert validate({"otherplugin": {}})[0].startswith("otherplugin: unknown key")
+    assert str(validate({"fakeplugin": {"level": 0}})[0]).startswith(
+        "fakeplugin.level: 0 is too small"
+    )
+    assert str(validate({"otherplugin": {}})[0]).startswith("otherplugin: unknown key")
     assert parse_value("fakeplugin.level", "5") == 5
 
 
 def test_without_the_plugin_its_keys_are_unknown() -> None:
     plugin_schema(refresh=True)
-    assert validate({"fakeplugin": {"level": 2}})[0].startswith("fakeplugin: unknown key")
+    assert str(validate({"fakeplugin": {"level": 2}})[0]).startswith("fakeplugin: unknown key")
+
+
+# Validation is the one place that knows which HTTPS settings can work; the
+# traefik files are only rendered from a config that passed it.
+@pytest.mark.parametrize(
+    "https",
+    [
+        {"enabled": True},
+        {"enabled": True, "letsencrypt": {"email": "a@example.org"}},
+        {"enabled": True, "letsencrypt": {"domains": ["x.example.org"]}},
+        {"enabled": True, "tls": {"cert": "/a.pem"}},
+    ],
+)
+def test_https_without_certificate_refused(https: dict[str, Any]) -> None:
+    with pytest.raises(ConfigValidationError) as e:
+        check({"https": https})
+    assert "https" in e.value.message
+    assert all(p.path.startswith("https.") for p in e.value.problems)
+
+
+def test_traefik_api_username_must_fit_basic_auth() -> None:
+    assert texts(validate({"traefik_api": {"username": "a:b"}})) == [
+        "traefik_api.username: 'a:b' must not contain ':'"
+    ]
+    assert [p.path for p in validate({"traefik_api": {"username": " "}})] == [
+        "traefik_api.username"
+    ]
+
+
+def test_problems_with_list_items_name_the_item() -> None:
+    problems = validate({"users": {"admin": ["alice", 1234, "bob"], "banned": ["x", "bob"]}})
+    assert [(p.path, p.item) for p in problems] == [("users.admin", 1), ("users.banned", 1)]
+
+
+def test_key_problem_is_structured() -> None:
+    assert key_problem("auth.GithubOAuthenticator.client_id") == Problem(
+        "auth.GithubOAuthenticator",
+        "unknown class name; did you mean auth.GitHubOAuthenticator? (case matters)",
+    )
+    # A value problem of the probe (null where a value is needed) is not one.
+    assert key_problem("http.port") is None
+
+
+def test_problem_prints_as_one_line() -> None:
+    assert str(Problem("limits.memory", "'x' is not a memory size")) == (
+        "limits.memory: 'x' is not a memory size"
+    )
+    assert str(Problem("", "the config must be a mapping")) == "the config must be a mapping"
+    error = ConfigValidationError([Problem("a", "one"), Problem("b", "two")])
+    assert error.message == "2 problems in the config:\n  a: one\n  b: two"
+    assert ConfigValidationError([Problem("a", "one")]).message == "a: one"

@@ -9,6 +9,7 @@ import pytest
 from traitlets.config import Config
 
 from tljh.config.schema import with_defaults
+from tljh.config.validate import check, validate
 from tljh.configurer import apply_config, load_config
 from tljh.errors import ConfigValidationError
 from tljh.layout import Layout
@@ -95,12 +96,31 @@ def test_auth_class_settings_passed_through() -> None:
     assert "allow_all" not in t["GitHubOAuthenticator"]
 
 
-def test_auth_section_must_be_a_mapping() -> None:
-    config = with_defaults({})
-    config["auth"]["client_id"] = "x"
+@pytest.mark.parametrize(
+    ("auth", "key"),
+    [
+        ({"client_id": "x"}, "auth.client_id"),
+        ({"GitHubOAuthenticator": "x"}, "auth.GitHubOAuthenticator"),
+    ],
+)
+def test_auth_section_must_be_a_mapping(auth: dict[str, Any], key: str) -> None:
+    # Validation refuses it, so traitlets_from_config never sees it.
     with pytest.raises(ConfigValidationError) as e:
-        traitlets_from_config(config, LAYOUT)
-    assert "auth.client_id" in e.value.message
+        check({"auth": auth})
+    assert key in e.value.message
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"auth": {"type": ""}}, "auth.type"),
+        ({"user_environment": {"default_app": "lab"}}, "user_environment.default_app"),
+    ],
+)
+def test_values_the_mapping_cannot_use_are_refused_by_validation(
+    config: dict[str, Any], key: str
+) -> None:
+    assert [p.path for p in validate(config)] == [key]
 
 
 def test_user_lists() -> None:
@@ -169,20 +189,29 @@ def test_proxy_https_entrypoint_and_ipv6_api() -> None:
         ("512M", 512 * 1024**2),
         ("2G", 2 * 1024**3),
         ("1.5G", int(1.5 * 1024**3)),
-        ("1g", 1024**3),
         (1073741824, 1073741824),
         ("100K", 100 * 1024),
+        ("1T", 1024**4),
     ],
 )
 def test_memory(value: Any, expected: int | None) -> None:
+    assert validate({"limits": {"memory": value}}) == []
     assert memory_bytes(value) == expected
     assert traits({"limits": {"memory": value}})["Spawner"]["mem_limit"] == expected
 
 
-@pytest.mark.parametrize("value", ["lots", "2 GB!", True, "G"])
+# The mapping reads memory sizes in the language validation accepts, no wider:
+# lower-case units, "GiB"/"GB", unit-less strings and floats are refused by
+# both (they were accepted here before the parsers were unified).
+@pytest.mark.parametrize(
+    "value", ["lots", "2 GB!", True, "G", "1g", "2GiB", "2GB", "1073741824", "", 1.5e9, 1024]
+)
 def test_memory_rejects_junk(value: Any) -> None:
-    with pytest.raises(ConfigValidationError):
+    assert [p.path for p in validate({"limits": {"memory": value}})] == ["limits.memory"]
+    with pytest.raises(ConfigValidationError) as e:
         memory_bytes(value)
+    (problem,) = e.value.problems
+    assert problem in validate({"limits": {"memory": value}})
 
 
 def test_spawner() -> None:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from tljh.config.schema import with_defaults
-from tljh.config.store import ConfigFiles
-from tljh.config.store import load_config as load_raw
+from tljh.config.secrets import read_api_password
+from tljh.config.store import ConfigFiles, load_checked_config
 from tljh.config.validate import check
 from tljh.layout import Layout
 from tljh.render.hub import apply_traitlets, traitlets_from_config
-from tljh.render.proxy import read_api_password
 
 __all__ = ["apply_config", "load_config"]
 
@@ -33,9 +32,7 @@ def load_config(config_file: str | os.PathLike[str] | None = None) -> dict[str, 
     """
     layout = Layout.from_env()
     paths = layout if config_file is None else ConfigFiles.for_file(Path(config_file))
-    raw = load_raw(paths)
-    check(raw)
-    config = with_defaults(raw)
+    config = load_checked_config(paths)
     traefik_api = config.setdefault("traefik_api", {})
     if not traefik_api.get("password"):
         traefik_api["password"] = read_api_password(config, layout)

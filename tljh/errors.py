@@ -8,6 +8,8 @@ non-zero instead of showing a traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 class TLJHError(Exception):
@@ -34,23 +36,50 @@ class ConfigError(TLJHError):
     """The configuration file is missing, unreadable or invalid."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration, as found by validation.
+
+    It lives here, at the bottom, so that :class:`ConfigValidationError` can
+    carry problems without this module importing :mod:`tljh.config`.
+    """
+
+    #: The dotted key the problem is about; "" for the whole file.
+    path: str
+    #: What is wrong (and, where we can tell, what to write instead).
+    message: str
+    hint: str = ""
+    #: For a problem with one item of the list at ``path``: its index.
+    item: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
 class ConfigValidationError(ConfigError):
     """The configuration does not match the schema; ``problems`` lists each one."""
 
-    def __init__(self, problems: list[str], hint: str = "") -> None:
+    def __init__(self, problems: Iterable[Problem], hint: str = "") -> None:
         self.problems = list(problems)
-        if len(self.problems) == 1:
-            message = self.problems[0]
+        lines = [str(p) for p in self.problems]
+        if len(lines) == 1:
+            message = lines[0]
         else:
-            message = f"{len(self.problems)} problems in the config:\n  " + "\n  ".join(
-                self.problems
-            )
+            message = f"{len(lines)} problems in the config:\n  " + "\n  ".join(lines)
         super().__init__(
             message,
             hint
             or "fix the value(s) named above, e.g. with 'tljh-config set KEY VALUE' "
             "or 'tljh-config unset KEY'",
         )
+
+
+class KeyNotSetError(ConfigError):
+    """A dotted key an edit or a lookup needs is not in the config file."""
+
+    def __init__(self, key: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.key = key
 
 
 class LockedError(TLJHError):

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tljh.config.secrets import read_api_password
+from tljh.config.snippets import load_extra_static_config
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.render.proxy import load_extra_static_config, read_api_password, traefik_files
+from tljh.render.proxy import traefik_files
 from tljh.system.files import ensure_file
 
 

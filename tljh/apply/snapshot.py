@@ -19,12 +19,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tljh.apply.health import HUB_UNIT, PROXY_UNIT, clock, hub_problem, proxy_problem
-from tljh.config.schema import with_defaults
-from tljh.config.store import load_config, write_bytes
-from tljh.config.validate import check
+from tljh.config.store import load_checked_config, write_bytes
 from tljh.errors import ConfigError, TLJHError
 from tljh.layout import Layout
 from tljh.system import systemd
@@ -51,16 +48,6 @@ class Snapshot:
             and self.hub_snippets == other.hub_snippets
             and self.proxy_snippets == other.proxy_snippets
         )
-
-
-def load_checked_config(layout: Layout) -> dict[str, Any]:
-    """The config as the hub and the proxy would run with it: validated, with defaults.
-
-    Raises :class:`~tljh.errors.ConfigError` if the file cannot be read or is invalid.
-    """
-    raw = load_config(layout)
-    check(raw)
-    return with_defaults(raw)
 
 
 def read_or_none(path: Path) -> bytes | None:

@@ -19,13 +19,13 @@ from tljh.apply.plan import COMPONENTS, UNITS, changed_components, component_nam
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
     Snapshot,
-    load_checked_config,
     mentioned_snippets,
     read_known_good,
     record_known_good,
     restore_snapshot,
     take_snapshot,
 )
+from tljh.config.store import load_checked_config
 from tljh.errors import ApplyFailed, ConfigError, StartFailed, TLJHError, journal_hint
 from tljh.layout import Layout
 

@@ -26,27 +26,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tljh.config.schema import SCHEMA, is_secret
+from tljh.config.history import describe_changes, history_entries, history_entry
+from tljh.config.kinds import describe
+from tljh.config.schema import SCHEMA, is_secret, to_plain
+from tljh.config.secrets import MASK, masked
 from tljh.config.values import TYPE_NAMES, split_key
-from tljh.errors import ConfigError, TLJHError
+from tljh.errors import ConfigError, KeyNotSetError, Problem, TLJHError
 
 if TYPE_CHECKING:
     from tljh.apply.session import ChangeSession
     from tljh.config.store import ConfigPaths
-
-MASK = "********"
 
 EPILOG = (
     "Changes take effect after 'sudo tljh-config reload' (or right away with --apply). "
     "'reload' restarts only what a change touches, waits at most --timeout seconds for "
     "the hub and the proxy, and puts the last working config back if they do not come back."
 )
-
-
-def _describe(value: Any) -> str:
-    from tljh.config.validate import describe
-
-    return describe(value)
 
 
 def _paths(args: argparse.Namespace) -> ConfigPaths:
@@ -72,33 +67,6 @@ def _reload_hint(key: str) -> str:
     return "Run 'sudo tljh-config reload' to apply it."
 
 
-def _masked(value: Any, parts: list[str]) -> Any:
-    """A copy of ``value`` with secret values replaced (keeps ruamel comments)."""
-    if isinstance(value, Mapping):
-        import copy
-
-        out = copy.deepcopy(value)
-        _mask_in_place(out, parts)
-        return out
-    if is_secret(parts) and value not in (None, ""):
-        return MASK
-    return value
-
-
-def _mask_in_place(node: Any, parts: list[str]) -> None:
-    if isinstance(node, dict):
-        for k in list(node):
-            child = node[k]
-            sub = [*parts, str(k)]
-            if isinstance(child, dict):
-                _mask_in_place(child, sub)
-            elif isinstance(child, list):
-                if is_secret(sub) and child:
-                    node[k] = [MASK for _ in child]
-            elif is_secret(sub) and child not in (None, ""):
-                node[k] = MASK
-
-
 def _print_value(value: Any, out: TextIO) -> None:
     if isinstance(value, (Mapping, list)):
         from tljh.config.store import dump_yaml
@@ -117,10 +85,10 @@ def _print_value(value: Any, out: TextIO) -> None:
 
 
 def _shown(key: str, value: Any) -> str:
-    return MASK if is_secret(split_key(key)) and value not in (None, "") else _describe(value)
+    return MASK if is_secret(split_key(key)) and value not in (None, "") else describe(value)
 
 
-def _warn_remaining(remaining: list[str]) -> None:
+def _warn_remaining(remaining: Sequence[Problem]) -> None:
     if remaining:
         print(
             f"warning: the config still has {len(remaining)} problem(s) it already had:",
@@ -142,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
         data = with_defaults(data)
     if not args.show_secrets:
-        data = _masked(data, [])
+        data = masked(data, [])
     text = dump_yaml(data)
     if not text:
         print(
@@ -159,7 +127,9 @@ def _raise_if_unknown(key: str) -> None:
 
     problem = key_problem(key)
     if problem:
-        raise ConfigError(problem, "'tljh-config show --defaults' lists the keys and their values")
+        raise ConfigError(
+            str(problem), "'tljh-config show --defaults' lists the keys and their values"
+        )
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -181,7 +151,7 @@ def cmd_get(args: argparse.Namespace) -> int:
                 "'tljh-config show' lists what is set in the config file",
             ) from None
     if not args.show_secrets:
-        value = _masked(value, parts)
+        value = masked(value, parts)
     _print_value(value, sys.stdout)
     return 0
 
@@ -274,15 +244,14 @@ def cmd_unset(args: argparse.Namespace) -> int:
     with _session(args) as session:
         try:
             _change(session, args, lambda data: unset_value(data, args.key))
-        except ConfigError as e:
-            if "is not set" in e.message:
-                _raise_if_unknown(args.key)
+        except KeyNotSetError:
+            _raise_if_unknown(args.key)
             raise
         node = node_at(args.key)
         default = node_default(node) if node is not None else None
         if node is not None and not isinstance(default, (dict, list)) and "default" in node:
             print(
-                f"Unset {args.key} (it is now the default, {_describe(default)})."
+                f"Unset {args.key} (it is now the default, {describe(default)})."
                 f"{_hint(args, args.key)}",
                 flush=True,
             )
@@ -405,46 +374,20 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history_changes(old_raw: bytes, current: Any) -> str:
-    from tljh.config.schema import to_plain
+def _plain_or_none(raw: bytes) -> Any:
+    """An earlier version as plain data, or None if it is not a readable config."""
     from tljh.config.store import parse_yaml
 
     try:
-        old = to_plain(parse_yaml(old_raw.decode("utf-8"), "history"))
+        return to_plain(parse_yaml(raw.decode("utf-8"), "history"))
     except (ConfigError, UnicodeDecodeError):
-        return "(not valid YAML)"
-    if current is None:
-        return ""
-    keys = sorted(_diff_keys(old, to_plain(current), ""))
-    if not keys:
-        return "same settings (only comments or layout differ)"
-    shown = ", ".join(keys[:4])
-    return shown + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
-
-
-def _diff_keys(a: Any, b: Any, prefix: str) -> set[str]:
-    if isinstance(a, dict) and b is None:
-        b = {}
-    elif isinstance(b, dict) and a is None:
-        a = {}
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: set[str] = set()
-        for k in set(a) | set(b):
-            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return set() if a == b else {prefix.rstrip(".") or "(everything)"}
+        return None
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     import time
 
-    from tljh.config.store import (
-        dump_yaml,
-        history_entries,
-        history_entry,
-        load_config,
-        parse_yaml,
-    )
+    from tljh.config.store import dump_yaml, load_config, parse_yaml
 
     paths = _paths(args)
     if args.number is not None:
@@ -461,7 +404,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        sys.stdout.write(dump_yaml(_masked(data, [])))
+        sys.stdout.write(dump_yaml(masked(data, [])))
         return 0
     entries = history_entries(paths)
     if not entries:
@@ -469,7 +412,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     current_raw = _read_or_none(paths.config_file)
     try:
-        current: Any = load_config(paths)
+        current: Any = to_plain(load_config(paths))
     except ConfigError:
         current = None
     good = _known_good_config(paths)
@@ -481,7 +424,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.replaced_at))
         raw = e.read_bytes()
         same = raw == current_raw
-        changes = "same as the current file" if same else _history_changes(raw, current)
+        changes = (
+            "same as the current file" if same else describe_changes(_plain_or_none(raw), current)
+        )
         line = f"{e.number:>3}  {when:<19}  {changes}"
         notes = []
         if good is not None and raw == good:
@@ -506,7 +451,7 @@ def _known_good_config(paths: ConfigPaths) -> bytes | None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from tljh.config.store import history_entry, parse_yaml, write_bytes
+    from tljh.config.store import parse_yaml, write_bytes
     from tljh.config.validate import validate
     from tljh.errors import ConfigValidationError
 

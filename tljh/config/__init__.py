@@ -3,9 +3,13 @@
 Submodules:
 
 * :mod:`tljh.config.schema`   -- the keys as data, ``DEFAULTS``, ``with_defaults``
-* :mod:`tljh.config.validate` -- ``validate`` (list of problems) and ``check``
+* :mod:`tljh.config.kinds`    -- one parser per kind of value (memory, port, IP, ...)
+* :mod:`tljh.config.validate` -- ``validate`` (list of ``Problem``) and ``check``
 * :mod:`tljh.config.values`   -- ``parse_value`` and the edits (set, unset, ...)
-* :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked, history)
+* :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked)
+* :mod:`tljh.config.history`  -- earlier versions of the file: keep, list, compare
+* :mod:`tljh.config.secrets`  -- masking secrets; the proxy's API password
+* :mod:`tljh.config.snippets` -- the admin's ``traefik_config.d/*.toml``
 * :mod:`tljh.config.edit`     -- ``tljh-config edit``: the visudo-style edit loop
 * :mod:`tljh.cli.config`      -- the ``tljh-config`` command
 

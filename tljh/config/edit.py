@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tljh.errors import ConfigError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from tljh.config.store import _yaml
+from tljh.config.validate import validate
+from tljh.errors import ConfigError, Problem
 
 PROMPT = "What now? (e)dit again, e(x)it without saving, (Q)uit and save anyway [not recommended] "
 
@@ -54,40 +59,26 @@ def choose_editor(environ: Mapping[str, str] | None = None) -> list[str]:
 # --- problems with line numbers -----------------------------------------------------
 
 
-def _line_of(data: Any, path: str, problem: str) -> int | None:
-    """1-based line of the deepest part of ``path`` found in the round-trip ``data``."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    from tljh.config.validate import describe
-
+def _line_of(data: Any, problem: Problem) -> int | None:
+    """1-based line of the deepest part of the problem's path found in the round-trip ``data``."""
     line: int | None = None
     cur: Any = data
-    for part in path.split(".") if path else []:
+    for part in problem.path.split(".") if problem.path else []:
         if isinstance(cur, CommentedMap) and part in cur:
             with contextlib.suppress(KeyError, TypeError, AttributeError):
                 line = cur.lc.key(part)[0] + 1
             cur = cur[part]
         else:
             break
-    if isinstance(cur, CommentedSeq):
-        # Point at the item the message is about, when it names one.
-        for i, item in enumerate(cur):
-            if describe(item) in problem:
-                try:
-                    return int(cur.lc.item(i)[0]) + 1
-                except (KeyError, TypeError, AttributeError):
-                    break
+    if isinstance(cur, CommentedSeq) and problem.item is not None:
+        # Point at the list item the problem is about.
+        with contextlib.suppress(KeyError, TypeError, AttributeError, IndexError):
+            return int(cur.lc.item(problem.item)[0]) + 1
     return line
 
 
 def problems_with_lines(text: str, extra_schema: Mapping[str, Any] | None = None) -> list[str]:
     """Every problem of config text, each prefixed with its line; empty if valid."""
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    from tljh.config.store import _yaml
-    from tljh.config.validate import validate
-
     try:
         data = _yaml().load(text)
     except MarkedYAMLError as e:
@@ -107,9 +98,8 @@ def problems_with_lines(text: str, extra_schema: Mapping[str, Any] | None = None
         ]
     out = []
     for problem in validate(data, extra_schema):
-        path = problem.split(": ", 1)[0] if ": " in problem else ""
-        line = _line_of(data, path, problem)
-        out.append(f"line {line}: {problem}" if line else problem)
+        line = _line_of(data, problem)
+        out.append(f"line {line}: {problem}" if line else str(problem))
     return out
 
 

@@ -8,6 +8,7 @@ A test checks that the committed file matches the schema.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,6 +85,4 @@ def render_markdown() -> str:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.stdout.write(render_markdown())

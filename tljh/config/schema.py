@@ -45,6 +45,8 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from tljh.config.kinds import PORT_EXPECT
+
 Node = dict[str, Any]
 
 #: Short names accepted for ``auth.type`` and the class each one selects.
@@ -101,10 +103,9 @@ def authenticator_class_name(auth_type: str) -> str:
 def _port(description: str, default: int, example: str) -> Node:
     return {
         "type": "integer",
-        "minimum": 1,
-        "maximum": 65535,
+        "format": "port",
         "default": default,
-        "expect": "a port number from 1 to 65535",
+        "expect": PORT_EXPECT,
         "description": description,
         "example": example,
     }
@@ -346,7 +347,7 @@ SCHEMA: Node = {
                 ),
                 "username": {
                     "type": "string",
-                    "format": "nonempty",
+                    "format": "basic_auth_user",
                     "default": "api_admin",
                     "expect": "a non-empty user name",
                     "description": "User name for the API.",

@@ -7,7 +7,7 @@
 * Locked: writers hold a ``filelock`` on the lock file next to the config for
   the whole load-change-validate-save cycle.
 * History: before every change the previous file is copied into the history
-  directory (newest :data:`HISTORY_KEEP` kept) so a bad change can be undone.
+  directory (:mod:`tljh.config.history`) so a bad change can be undone.
 
 Functions take anything with ``config_file``, ``config_lock`` and
 ``config_history_dir`` paths: a :class:`~tljh.layout.Layout`, or a
@@ -29,14 +29,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from tljh.config.validate import validate
-from tljh.errors import ConfigError, ConfigValidationError, LockedError
+from tljh.config.history import keep_history
+from tljh.config.schema import with_defaults
+from tljh.config.validate import check, validate
+from tljh.errors import ConfigError, ConfigValidationError, LockedError, Problem
 from tljh.system.files import atomic_write
-
-HISTORY_KEEP = 20
-_HISTORY_PREFIX = "config-"
-_HISTORY_SUFFIX = ".yaml"
-_NOTE_SUFFIX = ".note"
 
 
 class ConfigPaths(Protocol):
@@ -160,104 +157,16 @@ def load_config(layout: ConfigPaths) -> CommentedMap:
     return parse_yaml(text, str(path), _history_hint(layout))
 
 
-def list_history(layout: ConfigPaths) -> list[Path]:
-    """Saved earlier versions of the config, oldest first."""
-    try:
-        names = os.listdir(layout.config_history_dir)
-    except FileNotFoundError:
-        return []
-    return [
-        layout.config_history_dir / n
-        for n in sorted(names)
-        if n.startswith(_HISTORY_PREFIX) and n.endswith(_HISTORY_SUFFIX)
-    ]
+def load_checked_config(paths: ConfigPaths) -> dict[str, Any]:
+    """The config as the hub and the proxy run with it: validated, defaults filled in.
 
-
-def _note_path(entry: Path) -> Path:
-    return entry.with_name(entry.name[: -len(_HISTORY_SUFFIX)] + _NOTE_SUFFIX)
-
-
-def _keep_history(layout: ConfigPaths, old: bytes, note: str = "") -> Path:
-    hist = layout.config_history_dir
-    hist.mkdir(mode=0o700, parents=True, exist_ok=True)
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
-    target = hist / f"{_HISTORY_PREFIX}{stamp}{_HISTORY_SUFFIX}"
-    n = 1
-    while target.exists():
-        target = hist / f"{_HISTORY_PREFIX}{stamp}-{n}{_HISTORY_SUFFIX}"
-        n += 1
-    # Earlier versions may hold secrets; only root needs to read them.
-    atomic_write(target, old, mode=0o600)
-    if note:
-        atomic_write(_note_path(target), note.strip() + "\n", mode=0o600)
-    for stale in list_history(layout)[:-HISTORY_KEEP]:
-        with suppress(FileNotFoundError):
-            stale.unlink()
-        with suppress(FileNotFoundError):
-            _note_path(stale).unlink()
-    return target
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One earlier version of the config file."""
-
-    #: 1 is the newest earlier version (the one the last change replaced).
-    number: int
-    path: Path
-    #: When it was replaced (UTC, seconds since the epoch).
-    replaced_at: float
-    #: Why it was replaced, when that is more than an ordinary change.
-    note: str
-
-    def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
-
-
-def _stamp_time(name: str, fallback: float) -> float:
-    import calendar
-
-    stamp = name[len(_HISTORY_PREFIX) :].split("Z", 1)[0]
-    try:
-        whole, _, frac = stamp.partition(".")
-        parsed = time.strptime(whole, "%Y%m%dT%H%M%S")
-        return calendar.timegm(parsed) + (int(frac) / 1e6 if frac.isdigit() else 0.0)
-    except ValueError:
-        return fallback
-
-
-def history_entries(layout: ConfigPaths) -> list[HistoryEntry]:
-    """The saved versions, newest first, numbered from 1."""
-    out: list[HistoryEntry] = []
-    for number, path in enumerate(reversed(list_history(layout)), start=1):
-        try:
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        try:
-            note = _note_path(path).read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, UnicodeDecodeError):
-            note = ""
-        out.append(HistoryEntry(number, path, _stamp_time(path.name, mtime), note))
-    return out
-
-
-def history_entry(layout: ConfigPaths, number: int) -> HistoryEntry:
-    """Entry ``number`` (1 = newest); ConfigError naming the range if there is none."""
-    entries = history_entries(layout)
-    if not entries:
-        raise ConfigError(
-            f"there are no earlier versions of {layout.config_file} yet",
-            f"every change made with tljh-config keeps the previous version in "
-            f"{layout.config_history_dir}",
-        )
-    if not 1 <= number <= len(entries):
-        raise ConfigError(
-            f"there is no version {number}; the history holds 1 to {len(entries)}",
-            "'tljh-config history' lists them (1 is the newest)",
-        )
-    return entries[number - 1]
+    The one way every reader (hub, apply, upstream entry points) loads it, so
+    none of them accepts a file another refuses.  Raises
+    :class:`~tljh.errors.ConfigError` if the file cannot be read or is invalid.
+    """
+    raw = load_config(paths)
+    check(raw)
+    return with_defaults(raw)
 
 
 def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
@@ -278,7 +187,7 @@ def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         if old is not None:
-            _keep_history(layout, old, note)
+            keep_history(layout, old, note)
         atomic_write(path, raw, mode=mode)
     except PermissionError as e:
         where = Path(e.filename) if e.filename else path
@@ -326,6 +235,8 @@ def config_lock(layout: ConfigPaths, timeout: float = 10, owner: str = "") -> It
     ``owner`` (e.g. "'tljh-config edit' by alice") is written down while the
     lock is held, so that others can be told who has the file.
     """
+    # lazy: importing filelock takes ~90 ms (measured), which 'tljh-config
+    # show' and 'get' (they never lock) need not pay.
     from filelock import FileLock, Timeout
 
     lock_path = layout.config_lock
@@ -371,7 +282,7 @@ class UpdateResult:
     config: CommentedMap
     changed: bool
     #: Problems the config still has; all of them were there before the change.
-    remaining: list[str]
+    remaining: list[Problem]
 
 
 def update_config(
@@ -405,7 +316,10 @@ def _update(
     before = validate(data, extra_schema)
     change(data)
     after = validate(data, extra_schema)
-    new = [p for p in after if p not in before]
+    # Compared as text: removing a list item renumbers the problems with later
+    # items, which are not new for that.
+    seen = {str(p) for p in before}
+    new = [p for p in after if str(p) not in seen]
     if new:
         raise ConfigValidationError(
             new,

@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from tljh.config.kinds import describe
 from tljh.config.schema import SCHEMA, node_at, node_types, plugin_schema
-from tljh.errors import ConfigError
+from tljh.errors import ConfigError, KeyNotSetError
 
 Schema = Mapping[str, Mapping[str, Any]]
 
@@ -150,7 +151,8 @@ def _walk(config: Any, parts: list[str], create: bool, key: str) -> Any:
         nxt = cur.get(part) if _is_map(cur) else None
         if nxt is None:
             if not create:
-                raise ConfigError(
+                raise KeyNotSetError(
+                    key,
                     f"{key} is not set",
                     "'tljh-config show' lists what is set in the config file",
                 )
@@ -166,8 +168,6 @@ def _walk(config: Any, parts: list[str], create: bool, key: str) -> Any:
 
 
 def _show(value: Any) -> str:
-    from tljh.config.validate import describe
-
     return describe(value)
 
 
@@ -176,8 +176,8 @@ def get_value(config: Mapping[str, Any], key: str) -> Any:
     parts = split_key(key)
     parent = _walk(config, parts, create=False, key=key)
     if not _is_map(parent) or parts[-1] not in parent:
-        raise ConfigError(
-            f"{key} is not set", "'tljh-config show' lists what is set in the config file"
+        raise KeyNotSetError(
+            key, f"{key} is not set", "'tljh-config show' lists what is set in the config file"
         )
     return parent[parts[-1]]
 
@@ -195,7 +195,8 @@ def unset_value(config: MutableMapping[str, Any], key: str) -> MutableMapping[st
     parts = split_key(key)
     parent = _walk(config, parts, create=False, key=key)
     if not _is_map(parent) or parts[-1] not in parent:
-        raise ConfigError(
+        raise KeyNotSetError(
+            key,
             f"{key} is not set, so there is nothing to unset",
             "'tljh-config show' lists what is set; keys that are not set use their default",
         )
@@ -220,7 +221,8 @@ def _list_at(config: MutableMapping[str, Any], key: str, create: bool) -> list[A
     current = parent.get(name) if _is_map(parent) else None
     if current is None:
         if not create:
-            raise ConfigError(
+            raise KeyNotSetError(
+                key,
                 f"{key} is not set, so there is nothing to remove",
                 "'tljh-config show' lists what is set in the config file",
             )

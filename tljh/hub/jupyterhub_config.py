@@ -21,14 +21,12 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tljh.config.schema import with_defaults
-from tljh.config.store import load_config
-from tljh.config.validate import check
+from tljh.config.secrets import read_api_password
+from tljh.config.store import load_checked_config
 from tljh.errors import ConfigError, TLJHError
 from tljh.hub import plugins
 from tljh.layout import Layout
 from tljh.render.hub import apply_traitlets, traitlets_from_config
-from tljh.render.proxy import read_api_password
 
 SPAWNER_CLASS = "tljh.hub.spawner.UserCreatingSpawner"
 
@@ -38,13 +36,6 @@ def _fail(message: str) -> NoReturn:
     # config loader, so the hub stops here instead of starting half-configured.
     print(message, file=sys.stderr, flush=True)
     sys.exit(1)
-
-
-def load_validated_config(layout: Layout) -> dict[str, Any]:
-    """The installation's config, validated, with defaults filled in."""
-    raw = load_config(layout)
-    check(raw)
-    return with_defaults(raw)
 
 
 def run_config_d(c: Any, directory: Path) -> list[Path]:
@@ -87,7 +78,7 @@ def configure(c: Any, layout: Layout | None = None) -> None:
     """Apply the whole TLJH configuration to the traitlets config ``c``."""
     layout = layout or Layout.from_env()
     try:
-        config = load_validated_config(layout)
+        config = load_checked_config(layout)
         api_password = read_api_password(config, layout)
         if not api_password:
             raise TLJHError(

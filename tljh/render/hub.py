@@ -4,16 +4,20 @@
 config to ``{ClassName: {trait: value}}`` and touches nothing.  The hub's
 ``jupyterhub_config.py`` applies the result to its ``c``.
 
+The config it gets has passed :func:`tljh.config.validate.check`, so nothing
+here checks a value again; values are converted with the parsers validation
+uses (:mod:`tljh.config.kinds`).
+
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from tljh.config.kinds import KindError, host_port, parse_memory
 from tljh.config.schema import AUTH_ALIASES, DEFAULT_AUTH_TYPE
-from tljh.errors import ConfigValidationError
+from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
 
 DEFAULT_AUTHENTICATOR = DEFAULT_AUTH_TYPE
@@ -40,9 +44,6 @@ CULLER_ROLE = "tljh-idle-culler"
 
 DEFAULT_URLS = {"jupyterlab": "/lab", "classic": "/tree"}
 
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*\Z", re.IGNORECASE)
-_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
 
 def resolve_authenticator(auth_type: str) -> str:
     """What ``JupyterHub.authenticator_class`` gets for ``auth.type``.
@@ -53,32 +54,23 @@ def resolve_authenticator(auth_type: str) -> str:
     passed on unchanged.
     """
     name = str(auth_type).strip()
-    if not name:
-        raise ConfigValidationError(["auth.type: empty; unset it to use the default"])
     if name in AUTH_ALIASES:
         return AUTH_ALIASES[name]
     return name.replace(":", ".")
 
 
 def memory_bytes(value: Any) -> int | None:
-    """``limits.memory`` as a number of bytes: 1073741824, "1G", "512M", "1.5g"."""
-    if value is None or value == "":
+    """``limits.memory`` as a number of bytes (None: no limit): 1073741824, "1G", "1.5G".
+
+    Raises :class:`ConfigValidationError` for a value validation refuses too
+    (it is the same parser, :func:`tljh.config.kinds.parse_memory`).
+    """
+    if value is None:
         return None
-    if isinstance(value, bool):
-        raise ConfigValidationError([f"limits.memory: {value!r} is not a memory size"])
-    if isinstance(value, (int, float)):
-        return int(value)
-    match = _MEMORY.match(str(value))
-    if not match:
-        raise ConfigValidationError(
-            [f"limits.memory: {value!r} is not a memory size (use e.g. 512M, 2G or a byte count)"]
-        )
-    number, unit = match.groups()
-    return int(float(number) * _MEMORY_UNITS[unit.upper()])
-
-
-def _url_host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip
+    try:
+        return parse_memory(value)
+    except KindError as e:
+        raise ConfigValidationError([Problem("limits.memory", str(e))]) from None
 
 
 def culler_service(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
@@ -121,7 +113,7 @@ def traitlets_from_config(
 
     ``api_password`` is the traefik API password (the hub's
     ``jupyterhub_config.py`` reads it from ``layout.traefik_api_secret``, see
-    :func:`tljh.render.proxy.read_api_password`); this function reads no file.
+    :func:`tljh.config.secrets.read_api_password`); this function reads no file.
     """
     traits: dict[str, dict[str, Any]] = {}
 
@@ -163,17 +155,11 @@ def traitlets_from_config(
     if authenticator == "firstuseauthenticator.FirstUseAuthenticator":
         # Its password file; otherwise it would depend on the hub's working directory.
         put(class_name, dbm_path=str(layout.state_dir / "passwords.dbm"))
-    # auth.<ClassName>.<trait>: value, passed through as they are.
+    # auth.<ClassName>.<trait>: value, passed through as they are (validation
+    # made sure every key but 'type' holds such a section).
     for key, value in auth.items():
         if key == "type":
             continue
-        if not isinstance(value, Mapping):
-            raise ConfigValidationError(
-                [
-                    f"auth.{key}: expected auth.<ClassName>.<setting> (e.g. "
-                    f"auth.GitHubOAuthenticator.client_id), got a single value"
-                ]
-            )
         put(str(key), **{str(k): v for k, v in value.items() if v is not None})
 
     # -- the proxy (traefik runs as its own service) ---------------------------------
@@ -184,7 +170,7 @@ def traitlets_from_config(
         # TLJH writes traefik's API router and credentials itself
         # (tljh.render.proxy), so the API works before the hub starts.
         enable_setup_dynamic_config=False,
-        traefik_api_url=f"http://{_url_host(str(api['ip']))}:{int(api['port'])}",
+        traefik_api_url=f"http://{host_port(api['ip'], api['port'])}",
         traefik_api_username=str(api["username"]),
         traefik_api_password=api_password,
         traefik_entrypoint="https" if config["https"]["enabled"] else "http",
@@ -197,10 +183,6 @@ def traitlets_from_config(
     limits = config["limits"]
     cpu = limits.get("cpu")
     default_app = config["user_environment"]["default_app"]
-    if default_app not in DEFAULT_URLS:
-        raise ConfigValidationError(
-            [f"user_environment.default_app: {default_app!r} is not one of jupyterlab, classic"]
-        )
     put(
         "Spawner",
         cmd=[str(user_bin / "jupyterhub-singleuser")],
