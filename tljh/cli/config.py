@@ -9,12 +9,16 @@ atomically; an invalid change writes nothing.  Applying a change
 waits a bounded time for health and rolls back if the hub or the proxy does
 not come back (:mod:`tljh.apply.session`).
 
-This module is on the path of every ``tljh-config`` call, so it imports only
-what the command needs (ruamel.yaml and filelock lazily; never jupyterhub,
-traitlets, tornado or pluggy).  :mod:`tljh.apply` is imported only by the
-commands that apply a change or show the version known to work: it adds ssl,
-http.client and the traefik renderer (55 modules, 60-80 ms measured) that
-``tljh-config set`` without ``--apply`` does not need.
+This module is on the path of every ``tljh-config`` call: it never imports
+jupyterhub, traitlets, tornado or pluggy, and :mod:`tljh.apply` is imported
+only inside the commands that apply a change or show the version known to
+work: it adds ssl, http.client and the traefik renderer (55 modules, 60-80 ms
+measured) that ``tljh-config set`` without ``--apply`` does not need.
+
+It is longer than our other modules on purpose: eleven commands, each a short
+function that reads its arguments, calls the config or apply layer and prints;
+splitting them would only spread the shared printing helpers.  The options
+and help texts are in :mod:`tljh.cli.config_args`.
 """
 
 from __future__ import annotations
@@ -26,31 +30,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tljh.cli.config_args import build_parser
+from tljh.config.edit import choose_editor, edit_session
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
-from tljh.config.schema import SCHEMA, is_secret, to_plain
+from tljh.config.schema import SCHEMA, is_secret, node_at, node_default, to_plain, with_defaults
 from tljh.config.secrets import MASK, masked
-from tljh.config.values import TYPE_NAMES, split_key
-from tljh.errors import ConfigError, KeyNotSetError, Problem, TLJHError
+from tljh.config.store import (
+    ConfigFiles,
+    ConfigPaths,
+    dump_yaml,
+    load_config,
+    parse_yaml,
+    update_config,
+    write_bytes,
+)
+from tljh.config.validate import key_problem, validate
+from tljh.config.values import (
+    add_item,
+    contains_item,
+    get_value,
+    parse_value,
+    remove_item,
+    set_value,
+    split_key,
+    unset_value,
+)
+from tljh.errors import ConfigError, ConfigValidationError, KeyNotSetError, Problem, TLJHError
+from tljh.layout import Layout
 
 if TYPE_CHECKING:
     from tljh.apply.session import ChangeSession
-    from tljh.config.store import ConfigPaths
-
-EPILOG = (
-    "Changes take effect after 'sudo tljh-config reload' (or right away with --apply). "
-    "'reload' restarts only what a change touches, waits at most --timeout seconds for "
-    "the hub and the proxy, and puts the last working config back if they do not come back."
-)
 
 
 def _paths(args: argparse.Namespace) -> ConfigPaths:
-    from tljh.layout import Layout
-
     layout = Layout.from_env()
     if args.config_path is None:
         return layout
-    from tljh.config.store import ConfigFiles
 
     files = ConfigFiles.for_file(args.config_path)
     if files.config_file == Path(layout.config_file).absolute():
@@ -69,8 +85,6 @@ def _reload_hint(key: str) -> str:
 
 def _print_value(value: Any, out: TextIO) -> None:
     if isinstance(value, (Mapping, list)):
-        from tljh.config.store import dump_yaml
-
         if isinstance(value, list):
             text = dump_yaml({"_": value}).split("\n", 1)[1] if value else "[]\n"
         else:
@@ -102,12 +116,8 @@ def _warn_remaining(remaining: Sequence[Problem]) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from tljh.config.store import dump_yaml, load_config
-
     data: Any = load_config(_paths(args))
     if args.defaults:
-        from tljh.config.schema import with_defaults
-
         data = with_defaults(data)
     if not args.show_secrets:
         data = masked(data, [])
@@ -123,8 +133,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _raise_if_unknown(key: str) -> None:
-    from tljh.config.validate import key_problem
-
     problem = key_problem(key)
     if problem:
         raise ConfigError(
@@ -133,10 +141,6 @@ def _raise_if_unknown(key: str) -> None:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    from tljh.config.schema import with_defaults
-    from tljh.config.store import load_config
-    from tljh.config.values import get_value
-
     parts = split_key(args.key)
     data = load_config(_paths(args))
     try:
@@ -163,7 +167,7 @@ def _say(text: str) -> None:
 def _report(restarted: Sequence[str]) -> None:
     if restarted:
         # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-        from tljh.apply.plan import component_names
+        from tljh.apply.plan import component_names  # lazy: keeps `set` fast (module docstring)
 
         print(
             f"Done: {component_names(restarted)} "
@@ -184,7 +188,7 @@ def _locked(
 ) -> Iterator[ChangeSession]:
     """Hold the lock while changing; with --apply, apply before letting go of it."""
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.session import change_session
+    from tljh.apply.session import change_session  # lazy: keeps `set` fast (module docstring)
 
     with change_session(
         _paths(args),
@@ -211,7 +215,6 @@ def _session(args: argparse.Namespace) -> Iterator[ChangeSession | None]:
 def _change(
     session: ChangeSession | None, args: argparse.Namespace, change: Callable[[Any], object]
 ) -> Any:
-    from tljh.config.store import update_config
 
     paths = _paths(args) if session is None else session.paths
     result = update_config(paths, change, timeout=args.lock_timeout, lock=session is None)
@@ -224,8 +227,6 @@ def _hint(args: argparse.Namespace, key: str) -> str:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from tljh.config.values import parse_value, set_value
-
     value = parse_value(args.key, args.value, args.type)
     with _session(args) as session:
         result = _change(session, args, lambda data: set_value(data, args.key, value))
@@ -238,9 +239,6 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_unset(args: argparse.Namespace) -> int:
-    from tljh.config.schema import node_at, node_default
-    from tljh.config.values import unset_value
-
     with _session(args) as session:
         try:
             _change(session, args, lambda data: unset_value(data, args.key))
@@ -261,8 +259,6 @@ def cmd_unset(args: argparse.Namespace) -> int:
 
 
 def cmd_add_item(args: argparse.Namespace) -> int:
-    from tljh.config.values import add_item, contains_item, parse_value
-
     value = parse_value(args.key, args.value, args.type)
     present: list[bool] = []
 
@@ -283,8 +279,6 @@ def cmd_add_item(args: argparse.Namespace) -> int:
 
 
 def cmd_remove_item(args: argparse.Namespace) -> int:
-    from tljh.config.values import parse_value, remove_item
-
     value = parse_value(args.key, args.value, args.type)
     with _session(args) as session:
         _change(session, args, lambda data: remove_item(data, args.key, value))
@@ -296,9 +290,6 @@ def cmd_remove_item(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from tljh.config.store import ConfigFiles, load_config
-    from tljh.config.validate import validate
-
     paths = ConfigFiles.for_file(args.file) if args.file else _paths(args)
     if not paths.config_file.exists():
         raise ConfigError(
@@ -317,8 +308,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.session import reload_config
-    from tljh.layout import Layout
+    from tljh.apply.session import reload_config  # lazy: keeps `set` fast (module docstring)
 
     restarted = reload_config(
         Layout.from_env(),
@@ -334,9 +324,6 @@ def cmd_reload(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> int:
     import getpass
     import os
-
-    from tljh.config.edit import choose_editor, edit_session
-    from tljh.config.store import write_bytes
 
     editor = choose_editor()
     user = os.environ.get("SUDO_USER") or getpass.getuser()
@@ -376,7 +363,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def _plain_or_none(raw: bytes) -> Any:
     """An earlier version as plain data, or None if it is not a readable config."""
-    from tljh.config.store import parse_yaml
 
     try:
         return to_plain(parse_yaml(raw.decode("utf-8"), "history"))
@@ -386,8 +372,6 @@ def _plain_or_none(raw: bytes) -> Any:
 
 def cmd_history(args: argparse.Namespace) -> int:
     import time
-
-    from tljh.config.store import dump_yaml, load_config, parse_yaml
 
     paths = _paths(args)
     if args.number is not None:
@@ -440,21 +424,15 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _known_good_config(paths: ConfigPaths) -> bytes | None:
-    from tljh.layout import Layout
-
     if not isinstance(paths, Layout):
         return None
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.snapshot import known_good_config
+    from tljh.apply.snapshot import known_good_config  # lazy: keeps `set` fast (module docstring)
 
     return known_good_config(paths)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from tljh.config.store import parse_yaml, write_bytes
-    from tljh.config.validate import validate
-    from tljh.errors import ConfigValidationError
-
     with _locked(args, owner="'tljh-config rollback'") as session:
         entry = history_entry(session.paths, args.number)
         raw = entry.read_bytes()
@@ -482,227 +460,23 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- argument parsing -------------------------------------------------------------------
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-def _add_common(p: argparse.ArgumentParser, top: bool) -> None:
-    # Accepted before or after the command: 'tljh-config --config-path X set ...'
-    # (as upstream) and 'tljh-config set --config-path X ...'.
-    p.add_argument(
-        "--config-path",
-        metavar="PATH",
-        default=None if top else argparse.SUPPRESS,
-        help="config file to act on (default: $TLJH_INSTALL_PREFIX/config/config.yaml, "
-        "i.e. /opt/tljh/config/config.yaml)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tljh-config",
-        description="Show and change the configuration of The Littlest JupyterHub.",
-        epilog=EPILOG
-        + "\n\nExamples:\n  sudo tljh-config set limits.memory 1G\n  sudo tljh-config reload\n"
-        "  sudo tljh-config edit\n  sudo tljh-config history",
-        formatter_class=_Formatter,
-    )
-    _add_common(parser, top=True)
-    parser.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long to wait for another tljh-config to finish a change (default: 10)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def add(
-        name: str, summary: str, example: str, func: Callable[[argparse.Namespace], int]
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name,
-            help=summary,
-            description=summary,
-            epilog=f"Example:\n  {example}",
-            formatter_class=_Formatter,
-        )
-        _add_common(p, top=False)
-        p.set_defaults(func=func)
-        return p
-
-    def secrets(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--show-secrets",
-            action="store_true",
-            help=f"print passwords, tokens and keys instead of {MASK}",
-        )
-
-    def typed(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--type",
-            choices=TYPE_NAMES,
-            default=None,
-            help="store VALUE as this type instead of the type the key expects",
-        )
-
-    p = add("show", "Print the config file (secrets masked).", "tljh-config show", cmd_show)
-    secrets(p)
-    p.add_argument(
-        "--defaults",
-        action="store_true",
-        help="print the effective config: the file merged with all defaults",
-    )
-
-    p = add(
-        "get",
-        "Print the value of one key (default if unset).",
-        "tljh-config get limits.memory",
-        cmd_get,
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
-    secrets(p)
-
-    def applying(p: argparse.ArgumentParser, default: bool) -> None:
-        if default:
-            p.add_argument(
-                "--no-apply",
-                dest="apply",
-                action="store_false",
-                help="only save the file; apply it later with 'tljh-config reload'",
-            )
-        else:
-            p.add_argument(
-                "--apply",
-                action="store_true",
-                help="also apply the change now: restart what it touches, wait until "
-                "healthy, and roll back if the hub or proxy does not come back",
-            )
-        timeout(p)
-
-    def timeout(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--timeout",
-            type=float,
-            default=60.0,
-            metavar="SECONDS",
-            help="how long to wait for the hub and the proxy to be healthy (default: 60)",
-        )
-
-    p = add(
-        "set",
-        "Set a key to a value.",
-        "sudo tljh-config set limits.memory 1G --apply",
-        cmd_set,
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
-    p.add_argument("value", metavar="VALUE", help="new value, parsed as the key's type")
-    typed(p)
-    applying(p, default=False)
-
-    p = add(
-        "unset",
-        "Remove a key (its default applies again).",
-        "sudo tljh-config unset limits.memory",
-        cmd_unset,
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
-    applying(p, default=False)
-
-    p = add(
-        "add-item",
-        "Add a value to a list.",
-        "sudo tljh-config add-item users.admin alice",
-        cmd_add_item,
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
-    p.add_argument("value", metavar="VALUE", help="value to add")
-    typed(p)
-    applying(p, default=False)
-
-    p = add(
-        "remove-item",
-        "Remove a value from a list.",
-        "sudo tljh-config remove-item users.admin alice",
-        cmd_remove_item,
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
-    p.add_argument("value", metavar="VALUE", help="value to remove")
-    typed(p)
-    applying(p, default=False)
-
-    p = add(
-        "reload",
-        "Apply the config: restart what changed, wait until healthy, roll back on failure.",
-        "sudo tljh-config reload",
-        cmd_reload,
-    )
-    p.add_argument(
-        "component",
-        nargs="?",
-        choices=("hub", "proxy"),
-        default="hub",
-        help="'hub' (the default) restarts the hub, and the proxy too when its settings "
-        "changed; 'proxy' restarts only the proxy",
-    )
-    timeout(p)
-
-    p = add(
-        "edit",
-        "Edit the config file in a text editor; it is checked before it is saved.",
-        "sudo tljh-config edit",
-        cmd_edit,
-    )
-    applying(p, default=True)
-
-    p = add(
-        "history",
-        "List the earlier versions of the config file, or print one.",
-        "sudo tljh-config history",
-        cmd_history,
-    )
-    p.add_argument(
-        "number",
-        metavar="N",
-        type=int,
-        nargs="?",
-        default=None,
-        help="print version N (1 is the newest) instead of the list",
-    )
-    secrets(p)
-
-    p = add(
-        "rollback",
-        "Restore an earlier version of the config file and apply it.",
-        "sudo tljh-config rollback 2",
-        cmd_rollback,
-    )
-    p.add_argument(
-        "number",
-        metavar="N",
-        type=int,
-        nargs="?",
-        default=1,
-        help="the version to restore, as numbered by 'tljh-config history' (default: 1, "
-        "the version before the last change)",
-    )
-    applying(p, default=True)
-
-    p = add(
-        "validate",
-        "Check a config file and list every problem.",
-        "tljh-config validate /tmp/new-config.yaml",
-        cmd_validate,
-    )
-    p.add_argument("file", metavar="FILE", nargs="?", help="file to check (default: the config)")
-    return parser
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add-item": cmd_add_item,
+    "edit": cmd_edit,
+    "get": cmd_get,
+    "history": cmd_history,
+    "reload": cmd_reload,
+    "remove-item": cmd_remove_item,
+    "rollback": cmd_rollback,
+    "set": cmd_set,
+    "show": cmd_show,
+    "unset": cmd_unset,
+    "validate": cmd_validate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(COMMANDS)
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:  # --help, or a usage error already printed by argparse
