@@ -311,7 +311,7 @@ def step_permissions(ctx: Context) -> list[str]:
     Package tools leave world-writable lock files behind; a student must not be
     able to change anything that every kernel imports.
     """
-    from tljh.system.userenv import fix_permissions
+    from tljh.system.files import fix_permissions
 
     changes = []
     # Nobody but root needs to read the hub environment (the hub writes
