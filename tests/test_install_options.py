@@ -14,6 +14,7 @@ import pytest
 from conftest import BOOTSTRAP_SCRIPT
 
 from tljh.cli.installer import build_parser, parse_options
+from tljh.cli.installer import run as installer_command
 from tljh.errors import InstallError
 from tljh.install import options
 from tljh.install.options import OPTIONS, InstallOptions, bootstrap_block, replace_block
@@ -162,3 +163,13 @@ def test_ssl_context_loads_the_configured_bundle(tmp_path: Path) -> None:
     # A bundle that is not there is no reason to fail: the system's CAs are used.
     missing = {"SSL_CERT_FILE": str(tmp_path / "missing.pem")}
     assert isinstance(network.ssl_context(missing), ssl.SSLContext)
+
+
+def test_installer_without_systemd_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no systemctl on it
+    assert installer_command() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: systemctl not found")
+    assert "hint: install on a server or VM booted with systemd" in err

@@ -78,8 +78,8 @@ def run() -> int:
     if shutil.which("systemctl") is None:
         error = HostError(
             "systemctl not found; TLJH needs a systemd host",
-            "install on a server or VM booted with systemd (Debian 12 or newer, "
-            "Ubuntu 22.04 or newer); plain Docker containers cannot run TLJH",
+            "install on a server or VM booted with systemd; plain Docker containers "
+            "and WSL without systemd cannot run TLJH",
         )
         print(error.render(), file=sys.stderr)
         return 1
