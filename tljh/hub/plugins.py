@@ -36,7 +36,7 @@ def plugin_manager(layout: Layout | None = None) -> pluggy.PluginManager:
             package = dist.name if dist is not None else "PACKAGE"
             raise PluginError(
                 f"the TLJH plugin {ep.name!r}{where} could not be loaded: {type(e).__name__}: {e}",
-                f"install a fixed release of the plugin, or remove it from the hub "
+                "install a fixed release of the plugin, or remove it from the hub "
                 f"environment: sudo {pip} uninstall {package}",
             ) from e
         pm.register(plugin, name=ep.name)

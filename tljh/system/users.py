@@ -94,7 +94,7 @@ def ensure_group(name: str) -> None:
         # --force: success if another process created it meanwhile.
         _run_account_tool(
             ["groupadd", "--force", name],
-            hint=f"groupadd's output above says why; fix that (a group name it accepts, "
+            hint="groupadd's output above says why; fix that (a group name it accepts, "
             f"no other tool editing /etc/group), or create it with 'groupadd {name}', "
             "then try again",
         )
