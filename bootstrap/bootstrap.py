@@ -28,12 +28,87 @@ import sys
 import time
 
 MIN_PYTHON = (3, 10)
-SUPPORTED_OS = {"debian": (11,), "ubuntu": (22, 4)}
+# The oldest releases whose python3 is MIN_PYTHON or newer.
+SUPPORTED_OS = {"debian": (12,), "ubuntu": (22, 4)}
+SUPPORTED_OS_TEXT = "Debian 12 or newer, or Ubuntu 22.04 or newer"
 SUPPORTED_ARCHES = ("x86_64", "aarch64")
 MIN_FREE_BYTES = 1_500_000_000
 APT_PACKAGES = ("python3", "python3-venv", "git", "sudo", "curl", "ca-certificates")
 PACKAGE_NAME = "the-littlest-jupyterhub"
 RETRIES = 3
+
+# The installer's options (the bootstrap forwards them to it) and how the
+# admin's CA and mirror settings are handed to package tools: declared once in
+# tljh, copied here because nothing of tljh is installed yet.
+# >>> generated from tljh/install/options.py by
+# `python -m tljh.install.options --write-bootstrap`; do not edit
+# fmt: off
+INSTALL_OPTIONS = (
+    (
+        "--admin",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "NAME",
+            "help": "make NAME an admin of the hub (repeatable)",
+        },
+    ),
+    (
+        "--plugin",
+        {
+            "action": "append",
+            "default": [],
+            "nargs": "+",
+            "metavar": "SPEC",
+            "help": "install TLJH plugins from pip specs (repeatable; several specs per flag)",
+        },
+    ),
+    (
+        "--user-requirements-txt-url",
+        {
+            "metavar": "URL",
+            "help": "a requirements.txt (URL or path) to install into the user environment",
+        },
+    ),
+    (
+        "--user-env",
+        {
+            "choices": ["conda", "venv"],
+            "help": (
+                "how to build the user environment: conda (Miniforge: conda, mamba and pip) or "
+                "venv (pip only); default: the kind already installed, else conda"
+            ),
+        },
+    ),
+    (
+        "--conda-installer-url",
+        {
+            "metavar": "URL",
+            "help": "where to download the Miniforge installer from (a mirror, or a local path)",
+        },
+    ),
+    (
+        "--conda-installer-sha256",
+        {
+            "metavar": "SHA256",
+            "help": "the installer's sha256, when --conda-installer-url serves another file",
+        },
+    ),
+)
+CA_BUNDLE_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+CA_BUNDLE_EXPORTS = ("SSL_CERT_FILE", "PIP_CERT")
+MIRROR_VARIABLES = (
+    ("PIP_INDEX_URL", "UV_INDEX_URL"),
+    ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
+)
+TOOL_DEFAULTS = (
+    ("UV_PYTHON_DOWNLOADS", "never"),
+    ("UV_LINK_MODE", "copy"),
+    ("DEBIAN_FRONTEND", "noninteractive"),
+    ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+)
+# fmt: on
+# <<< end of the generated block
 
 LOG_FILE = None
 
@@ -104,16 +179,14 @@ def check_host(prefix, environ):
         name = release.get("PRETTY_NAME") or "this operating system"
         raise HostProblem(
             f"{name} is not supported",
-            "TLJH runs on Debian 11 or newer and Ubuntu 22.04 or newer; "
-            "start from a fresh server with one of those",
+            f"start from a fresh server with {SUPPORTED_OS_TEXT}",
         )
     if sys.version_info[:2] < MIN_PYTHON:
         raise HostProblem(
             "Python {}.{} is too old; TLJH needs Python {}.{} or newer".format(
                 *sys.version_info[:2], *MIN_PYTHON
             ),
-            "use a newer release of your distribution (Debian 12+, Ubuntu 22.04+), "
-            "whose python3 is new enough",
+            f"start from a fresh server with {SUPPORTED_OS_TEXT}, whose python3 is new enough",
         )
     if not os.path.isdir("/run/systemd/system") or _pid1_name() != "systemd":
         raise HostProblem(
@@ -167,24 +240,18 @@ def run(argv, env=None, retries=1, what=""):
 
 
 def network_env(environ):
-    """The environment for package tools, honouring the admin's proxy and CA settings.
-
-    uv reads its own variable names; map the pip/requests ones an admin behind a
-    proxy or a mirror has most likely set already.
-    """
+    """The environment for package tools: ``environ`` with the admin's CA and mirror
+    settings mapped for uv and pip, as ``tljh.system.network.package_env`` does."""
     env = dict(environ)
-    ca = env.get("SSL_CERT_FILE") or env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE")
+    ca = next((env[name] for name in CA_BUNDLE_VARIABLES if env.get(name)), None)
     if ca:
-        env.setdefault("SSL_CERT_FILE", ca)
-        env.setdefault("PIP_CERT", ca)
-    if env.get("PIP_INDEX_URL"):
-        env.setdefault("UV_INDEX_URL", env["PIP_INDEX_URL"])
-    if env.get("PIP_EXTRA_INDEX_URL"):
-        env.setdefault("UV_EXTRA_INDEX_URL", env["PIP_EXTRA_INDEX_URL"])
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    env.setdefault("UV_LINK_MODE", "copy")
-    env.setdefault("DEBIAN_FRONTEND", "noninteractive")
-    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        for name in CA_BUNDLE_EXPORTS:
+            env.setdefault(name, ca)
+    for pip_name, uv_name in MIRROR_VARIABLES:
+        if env.get(pip_name):
+            env.setdefault(uv_name, env[pip_name])
+    for name, value in TOOL_DEFAULTS:
+        env.setdefault(name, value)
     return env
 
 
@@ -219,9 +286,8 @@ def ensure_apt_packages(env):
 
 def python_works(python, need_pip=False):
     """Whether ``python`` runs (and, with need_pip, can run pip)."""
-    code = "import sys, venv; print(sys.version_info[:2] >= (3, 10))"
-    if need_pip:
-        code = "import sys, venv, pip; print(sys.version_info[:2] >= (3, 10))"
+    modules = "sys, venv, pip" if need_pip else "sys, venv"
+    code = f"import {modules}; print(sys.version_info[:2] >= {MIN_PYTHON!r})"
     try:
         proc = subprocess.run(
             [python, "-c", code],
@@ -482,42 +548,8 @@ def build_parser():
         "| sudo python3 - --admin alice",
     )
     p.add_argument("--version", help="the TLJH version to install (default: the newest)")
-    p.add_argument(
-        "--admin",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="make NAME an admin of the hub (repeatable)",
-    )
-    p.add_argument(
-        "--plugin",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="SPEC",
-        help="install TLJH plugins from pip specs (repeatable; several specs per flag)",
-    )
-    p.add_argument(
-        "--user-requirements-txt-url",
-        metavar="URL",
-        help="a requirements.txt to install into the user environment",
-    )
-    p.add_argument(
-        "--user-env",
-        choices=["conda", "venv"],
-        help="how to build the user environment: conda (Miniforge: conda, mamba and pip) "
-        "or venv (pip only); default: the kind already installed, else conda",
-    )
-    p.add_argument(
-        "--conda-installer-url",
-        metavar="URL",
-        help="where to download the Miniforge installer from (a mirror, or a local path)",
-    )
-    p.add_argument(
-        "--conda-installer-sha256",
-        metavar="SHA256",
-        help="the installer's sha256, when --conda-installer-url serves another file",
-    )
+    for flag, kwargs in INSTALL_OPTIONS:
+        p.add_argument(flag, **kwargs)
     p.add_argument(
         "--show-progress-page",
         action="store_true",
@@ -527,19 +559,19 @@ def build_parser():
 
 
 def forwarded_args(argv):
-    """The arguments the installer takes: everything except the bootstrap's own."""
+    """The arguments for the installer: its own options of ``argv``, as parsed.
+
+    Re-spelled from the parsed values, so that an abbreviated or ``--flag=value``
+    option of the bootstrap's own is never passed on.
+    """
+    args = build_parser().parse_args(argv)
     out = []
-    skip = False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg == "--version":
-            skip = i + 1 < len(argv)
-            continue
-        if arg.startswith("--version=") or arg == "--show-progress-page":
-            continue
-        out.append(arg)
+    for flag, kwargs in INSTALL_OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        for one in value if kwargs.get("action") == "append" else [value]:
+            if one is None:
+                continue
+            out += [flag, *one] if kwargs.get("nargs") else [flag, one]
     return out
 
 

@@ -104,6 +104,22 @@ def test_host_check_refuses_old_os(bootstrap: ModuleType, monkeypatch, tmp_path)
     assert e.value.message == "Ubuntu 20.04 is not supported"
 
 
+def test_host_check_refuses_os_whose_python_is_too_old(
+    bootstrap: ModuleType, monkeypatch, tmp_path
+) -> None:
+    """Debian 11's python3 is 3.9: refused by name, with the releases that work."""
+    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        bootstrap,
+        "read_os_release",
+        lambda: {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11"},
+    )
+    with pytest.raises(bootstrap.HostProblem) as e:
+        bootstrap.check_host(str(tmp_path), {})
+    assert e.value.message == "Debian GNU/Linux 11 is not supported"
+    assert "Debian 12 or newer" in e.value.hint and "Ubuntu 22.04 or newer" in e.value.hint
+
+
 def test_host_check_refuses_without_systemd(bootstrap: ModuleType, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
     monkeypatch.setattr(bootstrap, "read_os_release", lambda: {"ID": "debian", "VERSION_ID": "12"})

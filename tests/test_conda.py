@@ -26,7 +26,7 @@ import pytest
 from tljh import conda as published
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.system import conda, packages
+from tljh.system import conda, network
 from tljh.system.userenv import detect_kind, user_environment
 
 # Lays out a conda-like prefix; bin/python3 is a real interpreter (a venv),
@@ -89,7 +89,7 @@ class Server:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(packages, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(network, "RETRY_DELAY", 0.01)
 
 
 @pytest.fixture
@@ -114,14 +114,14 @@ def test_pinned_installers_are_well_formed() -> None:
 
 def test_download_verifies(server: Server, tmp_path: Path) -> None:
     dest = tmp_path / "installer.sh"
-    conda.download(server.url, dest, sha(server.body))
+    conda.download_installer(server.url, dest, sha(server.body))
     assert dest.read_bytes() == server.body
 
 
 def test_download_retries_transient_errors(server: Server, tmp_path: Path) -> None:
     server.failures = [503, 502]
     dest = tmp_path / "installer.sh"
-    conda.download(server.url, dest, sha(server.body), retries=3)
+    conda.download_installer(server.url, dest, sha(server.body), retries=3)
     assert server.requests == 3
     assert dest.read_bytes() == server.body
 
@@ -129,7 +129,7 @@ def test_download_retries_transient_errors(server: Server, tmp_path: Path) -> No
 def test_download_retries_a_cut_transfer(server: Server, tmp_path: Path) -> None:
     server.truncate = 1
     dest = tmp_path / "installer.sh"
-    conda.download(server.url, dest, sha(server.body), retries=2)
+    conda.download_installer(server.url, dest, sha(server.body), retries=2)
     assert server.requests == 2
     assert dest.read_bytes() == server.body
 
@@ -138,7 +138,7 @@ def test_download_gives_up_after_bounded_retries(server: Server, tmp_path: Path)
     server.failures = [503] * 10
     dest = tmp_path / "installer.sh"
     with pytest.raises(InstallError) as e:
-        conda.download(server.url, dest, sha(server.body), retries=3)
+        conda.download_installer(server.url, dest, sha(server.body), retries=3)
     assert server.requests == 3
     assert server.url in e.value.message
     assert "--user-env venv" in e.value.hint
@@ -148,7 +148,7 @@ def test_download_gives_up_after_bounded_retries(server: Server, tmp_path: Path)
 def test_download_does_not_retry_not_found(server: Server, tmp_path: Path) -> None:
     server.failures = [404]
     with pytest.raises(InstallError) as e:
-        conda.download(server.url, tmp_path / "x", sha(server.body), retries=3)
+        conda.download_installer(server.url, tmp_path / "x", sha(server.body), retries=3)
     assert server.requests == 1
     assert "404" in e.value.message
 
@@ -164,7 +164,7 @@ def free_port() -> int:
 def test_download_unreachable_host(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/Miniforge3.sh"
     with pytest.raises(InstallError) as e:
-        conda.download(url, tmp_path / "x", "0" * 64, retries=2, timeout=5)
+        conda.download_installer(url, tmp_path / "x", "0" * 64, retries=2, timeout=5)
     assert url in e.value.message and "2 attempt" in e.value.message
     assert "--user-env venv" in e.value.hint and "--conda-installer-url" in e.value.hint
 
@@ -172,7 +172,7 @@ def test_download_unreachable_host(tmp_path: Path) -> None:
 def test_checksum_mismatch_removes_the_file(server: Server, tmp_path: Path) -> None:
     dest = tmp_path / "installer.sh"
     with pytest.raises(InstallError) as e:
-        conda.download(server.url, dest, sha(b"something else"))
+        conda.download_installer(server.url, dest, sha(b"something else"))
     assert "expected" in e.value.message and sha(server.body) in e.value.message
     assert "--conda-installer-sha256" in e.value.hint
     assert not dest.exists()
@@ -180,7 +180,7 @@ def test_checksum_mismatch_removes_the_file(server: Server, tmp_path: Path) -> N
 
 def test_checksum_must_look_like_one(server: Server, tmp_path: Path) -> None:
     with pytest.raises(InstallError):
-        conda.download(server.url, tmp_path / "x", "abc")
+        conda.download_installer(server.url, tmp_path / "x", "abc")
     assert server.requests == 0
 
 
@@ -188,10 +188,10 @@ def test_local_path_as_url(tmp_path: Path) -> None:
     source = tmp_path / "Miniforge3.sh"
     source.write_bytes(b"#!/bin/sh\n")
     dest = tmp_path / "copy.sh"
-    conda.download(str(source), dest, sha(b"#!/bin/sh\n"))
-    conda.download(f"file://{source}", dest, sha(b"#!/bin/sh\n"))
+    conda.download_installer(str(source), dest, sha(b"#!/bin/sh\n"))
+    conda.download_installer(f"file://{source}", dest, sha(b"#!/bin/sh\n"))
     with pytest.raises(InstallError) as e:
-        conda.download(str(tmp_path / "missing.sh"), dest, "0" * 64)
+        conda.download_installer(str(tmp_path / "missing.sh"), dest, "0" * 64)
     assert "missing.sh" in e.value.message
 
 

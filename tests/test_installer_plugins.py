@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from conftest import install_plugin
 
+from tljh.cli.installer import build_parser, parse_options
 from tljh.config.store import load_config
 from tljh.errors import ConfigError, InstallError
 from tljh.hub.plugins import plugin_manager
-from tljh.install import steps as installer
+from tljh.install.context import Context, hook_list
+from tljh.install.files import step_config
+from tljh.install.options import InstallOptions
+from tljh.install.packages import hub_requirements, requirement_name, step_post_install
+from tljh.install.services import hub_env_fingerprint
+from tljh.install.steps import STEPS
 from tljh.layout import Layout
 from tljh.system import apt
 
 
-def context(tmp_path: Path, admins: list[str] | None = None) -> installer.Context:
+def context(tmp_path: Path, admins: list[str] | None = None) -> Context:
     layout = Layout(prefix=tmp_path / "tljh")
     layout.config_dir.mkdir(parents=True, exist_ok=True)
-    args = argparse.Namespace(admin=admins or [], plugin=[])
-    ctx = installer.Context(layout=layout, args=args)
-    ctx.plugins = plugin_manager()
+    ctx = Context(layout=layout, options=InstallOptions(admin=tuple(admins or [])))
+    ctx.plugins = plugin_manager(layout)
     return ctx
 
 
@@ -37,18 +41,18 @@ def tljh_config_post_install(config):
 def test_config_post_install_changes_are_validated_and_saved(site: Path, tmp_path: Path) -> None:
     install_plugin(site, "tljhinst-config", "tljhinst_config", CONFIG_PLUGIN)
     ctx = context(tmp_path, ["ada"])
-    changes = installer.step_config(ctx)
+    changes = step_config(ctx)
     assert "plugins changed the config (tljh_config_post_install)" in changes
     saved = load_config(ctx.layout)
     assert saved["services"]["cull"]["timeout"] == 5400
     assert saved["users"]["admin"] == ["ada"]
     assert ctx.config["services"]["cull"]["timeout"] == 5400
     # Idempotent: the next run changes nothing.
-    assert installer.step_config(context(tmp_path, ["ada"])) == []
+    assert step_config(context(tmp_path, ["ada"])) == []
     # The admin's own value wins over the plugin's default.
     text = ctx.layout.config_file.read_text().replace("5400", "1200")
     ctx.layout.config_file.write_text(text)
-    assert installer.step_config(context(tmp_path)) == []
+    assert step_config(context(tmp_path)) == []
     assert load_config(ctx.layout)["services"]["cull"]["timeout"] == 1200
 
 
@@ -65,7 +69,7 @@ def test_invalid_change_by_a_plugin_is_refused_and_not_saved(site: Path, tmp_pat
     install_plugin(site, "tljhinst-bad", "tljhinst_bad", BAD_PLUGIN)
     ctx = context(tmp_path)
     with pytest.raises(ConfigError) as e:
-        installer.step_config(ctx)
+        step_config(ctx)
     assert "tljh_config_post_install" in e.value.message
     assert "limits" not in ctx.layout.config_file.read_text()
 
@@ -87,10 +91,10 @@ def test_hook_lists_are_joined_without_duplicates(site: Path, tmp_path: Path) ->
         "@hookimpl\ndef tljh_extra_apt_packages():\n    return None\n",
     )
     ctx = context(tmp_path)
-    assert sorted(installer.hook_list(ctx, "tljh_extra_user_pip_packages")) == ["x", "y", "z"]
-    assert installer.hook_list(ctx, "tljh_extra_apt_packages") == []
+    assert sorted(hook_list(ctx, "tljh_extra_user_pip_packages")) == ["x", "y", "z"]
+    assert hook_list(ctx, "tljh_extra_apt_packages") == []
     ctx.plugins = None
-    assert installer.hook_list(ctx, "tljh_extra_user_pip_packages") == []
+    assert hook_list(ctx, "tljh_extra_user_pip_packages") == []
 
 
 def test_post_install_hook_runs_and_is_not_a_change(site: Path, tmp_path: Path) -> None:
@@ -103,13 +107,13 @@ def test_post_install_hook_runs_and_is_not_a_change(site: Path, tmp_path: Path) 
         f"@hookimpl\ndef tljh_post_install():\n    open({str(marker)!r}, 'a').write('x')\n",
     )
     ctx = context(tmp_path)
-    assert installer.step_post_install(ctx) == []
-    assert installer.step_post_install(ctx) == []
+    assert step_post_install(ctx) == []
+    assert step_post_install(ctx) == []
     assert marker.read_text() == "xx"
 
 
 def test_plugin_packages_follow_upstream_order() -> None:
-    steps = [name for name, _ in installer.STEPS]
+    steps = [name for name, _ in STEPS]
     # Plugins are installed and loaded before the config is written, their
     # packages installed after the user env exists and before the services
     # (re)start, and tljh_post_install runs last.
@@ -120,21 +124,21 @@ def test_plugin_packages_follow_upstream_order() -> None:
 
 
 def test_requirement_names() -> None:
-    assert installer.requirement_name("jupyterhub<7,>=6.1.1") == "jupyterhub"
-    assert installer.requirement_name("oauthenticator[azuread]>=17") == "oauthenticator"
-    assert installer.requirement_name("/srv/plugins/mine") is None
-    assert installer.requirement_name("git+https://github.com/x/y") is None
-    assert installer.requirement_name("./mine") is None
+    assert requirement_name("jupyterhub<7,>=6.1.1") == "jupyterhub"
+    assert requirement_name("oauthenticator[azuread]>=17") == "oauthenticator"
+    assert requirement_name("/srv/plugins/mine") is None
+    assert requirement_name("git+https://github.com/x/y") is None
+    assert requirement_name("./mine") is None
 
 
 def test_hub_requirements_are_tljh_ranges() -> None:
-    reqs = installer.hub_requirements()
+    reqs = hub_requirements()
     assert any(r.startswith("jupyterhub") and "<" in r for r in reqs)
     assert not any("extra ==" in r for r in reqs)
 
 
 def test_hub_env_fingerprint_is_stable() -> None:
-    assert installer.hub_env_fingerprint() == installer.hub_env_fingerprint()
+    assert hub_env_fingerprint() == hub_env_fingerprint()
 
 
 def test_apt_names_are_checked_before_apt_runs() -> None:
@@ -153,13 +157,17 @@ def test_apt_only_missing_packages_are_installed() -> None:
 
 def test_installer_help_lists_the_new_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        installer.build_parser().parse_args(["--help"])
+        build_parser().parse_args(["--help"])
     out = capsys.readouterr().out
     for flag in ("--plugin", "--conda-installer-url", "--conda-installer-sha256"):
         assert flag in out
-    args = installer.build_parser().parse_args(["--plugin", "a", "b", "--plugin", "c"])
+    args = build_parser().parse_args(["--plugin", "a", "b", "--plugin", "c"])
     assert args.plugin == [["a", "b"], ["c"]]
     assert args.user_env is None
+    options = parse_options(["--plugin", "a", "b", "--plugin", "c", "--admin", "", "--admin", "x"])
+    assert options.plugin == ("a", "b", "c")
+    assert options.admin == ("x",)
+    assert options.user_env is None
 
 
 UPSTREAM_CONFIG = """\
@@ -198,12 +206,12 @@ def test_upstream_config_is_kept_byte_for_byte(tmp_path: Path) -> None:
     ctx.plugins = None
     ctx.layout.config_file.write_text(UPSTREAM_CONFIG)
     ctx.layout.config_file.chmod(0o600)
-    assert installer.step_config(ctx) == []
+    assert step_config(ctx) == []
     assert ctx.layout.config_file.read_text() == UPSTREAM_CONFIG
     assert ctx.config["limits"]["memory"] == "2G"
     # A new admin is added without losing the comments.
     ctx = context(tmp_path, ["another"])
-    assert installer.step_config(ctx) == ["made admin: another"]
+    assert step_config(ctx) == ["made admin: another"]
     text = ctx.layout.config_file.read_text()
     assert "# per student" in text and "# Set up by the admin" in text
     assert "- another" in text

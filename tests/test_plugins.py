@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import install_plugin
 
-from tljh.errors import TLJHError
+from tljh.errors import PluginError
 from tljh.hub.plugins import plugin_manager
+from tljh.layout import Layout
 
 PLUGIN = """
 from tljh.hooks import hookimpl
@@ -65,7 +66,9 @@ def test_every_upstream_hook_exists() -> None:
 
 def test_broken_plugin_is_named(site: Path) -> None:
     install_plugin(site, "tljhtest-broken", "tljhtest_broken", "import does_not_exist_xyz\n")
-    with pytest.raises(TLJHError) as e:
-        plugin_manager()
+    with pytest.raises(PluginError) as e:
+        plugin_manager(Layout(prefix=Path("/srv/hub")))
     assert "tljhtest-broken" in e.value.message
     assert "does_not_exist_xyz" in e.value.message
+    # The hint names this installation's hub environment and the package to remove.
+    assert "/srv/hub/hub/bin/pip uninstall tljhtest-broken" in e.value.hint

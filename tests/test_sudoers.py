@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tljh.errors import InstallError
 from tljh.layout import Layout
 from tljh.render.sudoers import sudoers_text
 
@@ -34,8 +35,9 @@ def test_only_admins_are_affected() -> None:
 
 
 def test_rejects_paths_sudoers_cannot_hold() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InstallError) as e:
         sudoers_text(Layout(prefix=Path('/opt/my "hub"')))
+    assert "TLJH_INSTALL_PREFIX" in e.value.hint
 
 
 @pytest.mark.skipif(shutil.which("visudo") is None, reason="visudo is not installed")

@@ -16,7 +16,7 @@ from tljh.hub import hooks as hook_specs
 from tljh.hub.plugins import ENTRY_POINT_GROUP
 from tljh.hub.spawner import UserCreatingSpawner
 from tljh.system import usernames, users
-from tljh.system.userenv import fix_permissions
+from tljh.system.files import fix_permissions
 
 UPSTREAM_NAMES = {
     "tljh.hooks": ["hookimpl", "hookspec", *[n for n in dir(hook_specs) if n.startswith("tljh_")]],

@@ -12,7 +12,8 @@ import pytest
 
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.system.userenv import VenvUserEnvironment, fix_permissions
+from tljh.system.files import fix_permissions
+from tljh.system.venv import VenvUserEnvironment
 
 UV = shutil.which("uv") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "uv")
 

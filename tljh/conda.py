@@ -2,7 +2,7 @@
 
 Plugins call ``tljh.conda.fix_permissions(prefix)`` after changing the user
 environment themselves, so that students can read but not change it.  The
-implementation lives in :mod:`tljh.system.userenv` (both backends share it).
+implementation lives in :mod:`tljh.system.files` (both user environments use it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tljh.system.userenv import fix_permissions as _fix_permissions
+from tljh.system.files import fix_permissions as _fix_permissions
 
 __all__ = ["fix_permissions"]
 

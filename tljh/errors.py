@@ -104,6 +104,10 @@ class HostError(TLJHError):
     """The machine cannot run TLJH (wrong OS, not root, no systemd, ...)."""
 
 
+class PluginError(TLJHError):
+    """An installed TLJH plugin cannot be loaded."""
+
+
 class InstallError(TLJHError):
     """An install step could not complete."""
 

@@ -6,6 +6,7 @@ with the options it does not handle itself.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -13,21 +14,36 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tljh.errors import TLJHError
-from tljh.install.steps import STEPS, Context, build_parser, run_steps, setup_logging
+from tljh.errors import HostError, TLJHError
+from tljh.install.context import Context
+from tljh.install.options import InstallOptions, add_options
+from tljh.install.steps import STEPS, run_steps, setup_logging
 from tljh.layout import Layout
 
 log = logging.getLogger("tljh.install")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m tljh.installer",
+        description="Install or upgrade The Littlest JupyterHub on this server "
+        "(normally run for you by bootstrap.py).",
+    )
+    add_options(parser)
+    return parser
+
+
+def parse_options(argv: Sequence[str] | None = None) -> InstallOptions:
+    """The installer's options from ``argv`` (default: the command line)."""
+    return InstallOptions.from_namespace(build_parser().parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.admin = [name for name in args.admin if name]
-    args.plugin = [spec for group in args.plugin for spec in group]
+    options = parse_options(argv)
     os.umask(0o022)
     layout = Layout.from_env()
     setup_logging(layout)
-    ctx = Context(layout=layout, args=args)
+    ctx = Context(layout=layout, options=options)
     started = time.monotonic()
     try:
         total = run_steps(ctx, STEPS)
@@ -60,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> int:
     if shutil.which("systemctl") is None:
-        print("error: systemctl not found; TLJH needs a systemd host", file=sys.stderr)
+        error = HostError(
+            "systemctl not found; TLJH needs a systemd host",
+            "install on a server or VM booted with systemd; plain Docker containers "
+            "and WSL without systemd cannot run TLJH",
+        )
+        print(error.render(), file=sys.stderr)
         return 1
     return main()

@@ -6,18 +6,21 @@ import importlib.metadata
 
 import pluggy
 
-from tljh.errors import TLJHError
+from tljh.errors import PluginError
 from tljh.hub import hooks
+from tljh.layout import Layout
 
 #: Entry point group plugins register under (the same as earlier releases).
 ENTRY_POINT_GROUP = "tljh"
 
 
-def plugin_manager() -> pluggy.PluginManager:
+def plugin_manager(layout: Layout | None = None) -> pluggy.PluginManager:
     """A plugin manager with TLJH's hook specs and every installed plugin.
 
     Plugins are packages with an entry point in the group ``tljh``.  A plugin
-    that fails to import is reported by name instead of with a bare traceback.
+    that fails to import raises :class:`PluginError` naming it, instead of a
+    bare traceback; ``layout`` (default: from the environment) says where the
+    hub environment to remove it from is.
     """
     pm = pluggy.PluginManager(hooks.PROJECT_NAME)
     pm.add_hookspecs(hooks)
@@ -29,10 +32,12 @@ def plugin_manager() -> pluggy.PluginManager:
         try:
             plugin = ep.load()
         except Exception as e:
-            raise TLJHError(
+            pip = (layout or Layout.from_env()).hub_env / "bin" / "pip"
+            package = dist.name if dist is not None else "PACKAGE"
+            raise PluginError(
                 f"the TLJH plugin {ep.name!r}{where} could not be loaded: {type(e).__name__}: {e}",
-                "fix or uninstall the plugin from the hub environment "
-                "(e.g. /opt/tljh/hub/bin/pip uninstall <package>)",
+                "install a fixed release of the plugin, or remove it from the hub "
+                f"environment: sudo {pip} uninstall {package}",
             ) from e
         pm.register(plugin, name=ep.name)
     return pm

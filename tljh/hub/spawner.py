@@ -19,8 +19,10 @@ from typing import Any, ClassVar
 from systemdspawner import SystemdSpawner
 from traitlets import Bool, Dict, List, Unicode, default
 
+from tljh.hub import plugins
 from tljh.layout import Layout
 from tljh.system import users
+from tljh.system.paths import USER_PATH
 from tljh.system.usernames import legacy_system_username, system_username
 
 #: Placeholders TLJH adds to SystemdSpawner's templates: the system user
@@ -40,11 +42,6 @@ def server_suffix(server_name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", server_name)
     digest = hashlib.sha256(server_name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"-{safe}-{digest}"
-
-
-#: PATH of users' servers (after the user environment, which
-#: SystemdSpawner.extra_paths puts in front): Debian's PATH for users.
-USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def path_without(path: str, directories: Iterable[str]) -> str:
@@ -136,7 +133,8 @@ class UserCreatingSpawner(SystemdSpawner):
         # JupyterHub passes no PATH by default (SystemdSpawner would then use
         # Python's minimal os.defpath); if an admin passes the hub's PATH on,
         # the hub environment's tools (its jupyter, pip, traefik) are still
-        # not for users.
+        # not for users.  SystemdSpawner.extra_paths puts the user
+        # environment in front of either.
         path = path_without(env.get("PATH", ""), _hub_bin_dirs())
         env["PATH"] = path or USER_PATH
         return env
@@ -178,10 +176,8 @@ class UserCreatingSpawner(SystemdSpawner):
         return system_name
 
     def _run_new_user_hook(self, system_name: str) -> None:
-        from tljh.hub.plugins import plugin_manager
-
         try:
-            plugin_manager().hook.tljh_new_user_create(username=system_name)
+            plugins.plugin_manager().hook.tljh_new_user_create(username=system_name)
         except Exception:
             # The account exists and works; a failing plugin must not keep
             # the user out, but the admin must hear about it.

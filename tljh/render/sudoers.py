@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from tljh.errors import InstallError
 from tljh.layout import Layout
+from tljh.system.paths import SYSTEM_PATH
 from tljh.system.users import ADMINS_GROUP
 
-# Debian's own secure_path, after the user environment.
-_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What sudoers cannot hold in a secure_path, even quoted.
+_UNSAFE = ('"', "\\", ",", ":", "=", "\n", " ")
 
 
 def sudoers_text(layout: Layout) -> str:
@@ -20,12 +22,17 @@ def sudoers_text(layout: Layout) -> str:
 
     Write it with mode 0440 and check it with ``visudo -cf`` before moving it
     into place: a broken sudoers file locks everyone out of sudo.
+
+    Raises :class:`InstallError` when the user environment's path cannot be
+    written into a sudoers file.
     """
     user_bin = layout.user_env / "bin"
-    for ch in ('"', "\\", ",", ":", "=", "\n", " "):
+    for ch in _UNSAFE:
         if ch in str(user_bin):
-            raise ValueError(
-                f"unsupported character {ch!r} in the user environment path {user_bin}"
+            raise InstallError(
+                f"unsupported character {ch!r} in the user environment path {user_bin}",
+                "install TLJH into a directory whose path has no spaces, quotes, commas, "
+                "colons, '=' or backslashes (set TLJH_INSTALL_PREFIX, default /opt/tljh)",
             )
     return (
         "# Managed by The Littlest JupyterHub; changes are overwritten on upgrade.\n"
@@ -33,5 +40,5 @@ def sudoers_text(layout: Layout) -> str:
         f"%{ADMINS_GROUP} ALL = (ALL:ALL) NOPASSWD: ALL\n"
         "# Commands run with sudo find the user environment first, so\n"
         "# 'sudo -E pip install X' installs into it.\n"
-        f'Defaults:%{ADMINS_GROUP} secure_path = "{user_bin}:{_SYSTEM_PATH}"\n'
+        f'Defaults:%{ADMINS_GROUP} secure_path = "{user_bin}:{SYSTEM_PATH}"\n'
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tljh.layout import Layout
-
-_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from tljh.system.paths import SYSTEM_PATH
 
 
 def hub_unit(layout: Layout, jupyterhub_config: Path) -> str:
@@ -34,7 +33,7 @@ PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 Environment=TLJH_INSTALL_PREFIX={layout.prefix}
-Environment=PATH={layout.hub_env}/bin:{_SYSTEM_PATH}
+Environment=PATH={layout.hub_env}/bin:{SYSTEM_PATH}
 ExecStart={layout.hub_python} -m jupyterhub -f {jupyterhub_config} --upgrade-db
 
 [Install]

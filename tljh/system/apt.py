@@ -7,7 +7,8 @@ import subprocess
 from collections.abc import Iterable
 
 from tljh.errors import InstallError
-from tljh.system.packages import RETRIES, with_retries
+from tljh.system.network import RETRIES
+from tljh.system.packages import with_retries
 
 # What dpkg accepts as a package name (Debian policy 5.6.1), optionally with
 # an architecture qualifier; anything else never reaches apt-get's command line.

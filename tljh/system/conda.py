@@ -9,30 +9,25 @@ matched.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
 import platform
 import re
 import shutil
-import ssl
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.system import packages
-from tljh.system.packages import package_env, with_retries
+from tljh.system import network
+from tljh.system.download import DOWNLOAD_TIMEOUT, download
+from tljh.system.files import fix_permissions
+from tljh.system.network import package_env
+from tljh.system.packages import pip_install_user_packages, with_retries
 from tljh.system.run import run
-from tljh.system.userenv import fix_permissions, pip_install_user_packages
 
-log = logging.getLogger("tljh.install.steps")
+log = logging.getLogger(__name__)
 
 #: The Miniforge release the conda user environment starts from, and the
 #: sha256 of its Linux installers (published with the release on
@@ -47,8 +42,6 @@ MINIFORGE_URL = (
     "{version}/Miniforge3-{version}-Linux-{arch}.sh"
 )
 DEFAULT_CHANNELS = ("conda-forge",)
-DOWNLOAD_TIMEOUT = 60.0
-_CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
@@ -56,100 +49,37 @@ def miniforge_url(arch: str, version: str = MINIFORGE_VERSION) -> str:
     return MINIFORGE_URL.format(version=version, arch=arch)
 
 
-def ssl_context(environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
-    """Verify TLS with the CA bundle the admin configured for pip, if any."""
-    env = os.environ if environ is None else environ
-    cafile = env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE") or env.get("PIP_CERT")
-    if cafile and os.path.isfile(cafile):
-        return ssl.create_default_context(cafile=cafile)
-    return ssl.create_default_context()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _unreachable(url: str, reason: str, attempts: int) -> InstallError:
-    return InstallError(
-        f"could not download the conda installer from {url} ({attempts} attempt(s)): {reason}",
-        "if this server cannot reach it, install with '--user-env venv' (pip only), or "
-        "download the installer elsewhere and pass '--conda-installer-url PATH-OR-MIRROR-URL' "
-        "(and '--conda-installer-sha256' if it is a different file)",
-    )
-
-
-def _fetch_once(url: str, dest: Path, timeout: float) -> None:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme in ("", "file"):
-        source = parsed.path if parsed.scheme == "file" else url
-        try:
-            shutil.copyfile(source, dest)
-        except OSError as e:
-            # A missing local file does not appear by retrying.
-            raise _unreachable(url, str(e), 1) from e
-        return
-    request = urllib.request.Request(url, headers={"User-Agent": "tljh-installer"})
-    context = ssl_context() if parsed.scheme == "https" else None
-    with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
-        expected = resp.headers.get("Content-Length")
-        size = 0
-        with open(dest, "wb") as out:
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
-                size += len(chunk)
-        if expected is not None and expected.isdigit() and int(expected) != size:
-            raise http.client.IncompleteRead(b"", int(expected) - size)
-
-
-def download(
+def download_installer(
     url: str,
     dest: Path,
     sha256: str,
-    retries: int = packages.RETRIES,
+    retries: int = network.RETRIES,
     timeout: float = DOWNLOAD_TIMEOUT,
 ) -> None:
-    """Download ``url`` to ``dest`` and check its sha256; retry transient failures.
+    """Download the Miniforge installer to ``dest`` and check it against ``sha256``.
 
-    Connection errors, timeouts, cut-off transfers and HTTP 5xx/408/429 are
-    retried up to ``retries`` attempts in all; other HTTP errors (404...) are
-    not.  On a checksum mismatch ``dest`` is removed and nothing runs.
+    Raises :class:`InstallError` when ``sha256`` is no checksum, the file
+    cannot be downloaded, or it is not the file expected.
     """
-    sha256 = sha256.strip().lower()
-    if not _SHA256.match(sha256):
+    if not _SHA256.match(sha256.strip().lower()):
         raise InstallError(
             f"{sha256!r} is not a sha256 checksum (64 hexadecimal digits)",
             "pass the checksum published with the installer to --conda-installer-sha256",
         )
-    for attempt in range(1, retries + 1):
-        try:
-            _fetch_once(url, dest, timeout)
-            break
-        except urllib.error.HTTPError as e:
-            reason = f"HTTP {e.code} {e.reason}"
-            if e.code < 500 and e.code not in (408, 429):
-                raise _unreachable(url, reason, attempt) from e
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            reason = str(getattr(e, "reason", None) or e) or type(e).__name__
-        dest.unlink(missing_ok=True)
-        if attempt == retries:
-            raise _unreachable(url, reason, attempt)
-        log.info(
-            "downloading %s failed (%s); trying again (%d/%d)", url, reason, attempt + 1, retries
-        )
-        time.sleep(packages.RETRY_DELAY * attempt)
-    actual = sha256_file(dest)
-    if actual != sha256:
-        dest.unlink(missing_ok=True)
-        raise InstallError(
-            f"the file downloaded from {url} has sha256 {actual}, expected {sha256}; "
-            "it was not run",
-            "the download was corrupted or replaced: try again; for a mirror that serves a "
-            "different file, pass its published checksum with --conda-installer-sha256",
-        )
+    download(
+        url,
+        dest,
+        sha256,
+        what="the conda installer",
+        unreachable_hint="if this server cannot reach it, install with '--user-env venv' "
+        "(pip only), or download the installer elsewhere and pass "
+        "'--conda-installer-url PATH-OR-MIRROR-URL' "
+        "(and '--conda-installer-sha256' if it is a different file)",
+        mismatch_hint="the download was corrupted or replaced: try again; for a mirror that "
+        "serves a different file, pass its published checksum with --conda-installer-sha256",
+        retries=retries,
+        timeout=timeout,
+    )
 
 
 def conda_package_name(spec: str) -> str:
@@ -247,7 +177,7 @@ class CondaUserEnvironment:
         with tempfile.TemporaryDirectory(prefix="tljh-miniforge-") as tmp:
             script = Path(tmp) / "miniforge-installer.sh"
             log.info("downloading the conda installer from %s", url)
-            download(url, script, sha256)
+            download_installer(url, script, sha256)
             env = package_env()
             # Batch mode: no questions, no changes to root's shell startup files.
             run(

@@ -1,9 +1,11 @@
-"""Writing files so that a crash never leaves half a file behind."""
+"""Files: written so that a crash never leaves half a file behind; owned so that
+students can read what they share but never change it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -60,3 +62,38 @@ def ensure_dir(path: Path, mode: int = 0o755) -> bool:
         os.chmod(path, mode)
         changed = True
     return changed
+
+
+def fix_permissions(path: Path, readable: bool = True) -> int:
+    """Make ``path`` root-owned and writable by root alone; with ``readable``, readable by all.
+
+    Students must never be able to change what everyone's kernels import.
+    The hub environment passes ``readable=False``: nobody but root needs to
+    read it, and the hub (UMask=0077) writes private bytecode caches there.
+    Returns how many entries had to be fixed.
+    """
+    fixed = _fix_one(str(path), readable)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            fixed += _fix_one(os.path.join(root, name), readable)
+    return fixed
+
+
+def _fix_one(p: str, readable: bool = True) -> int:
+    st = os.lstat(p)
+    fixed = 0
+    if st.st_uid != 0 or st.st_gid != 0:
+        os.lchown(p, 0, 0)
+        fixed = 1
+    if stat.S_ISLNK(st.st_mode):
+        return fixed
+    mode = stat.S_IMODE(st.st_mode)
+    wanted = mode & ~0o022
+    if readable:
+        wanted |= 0o444
+        if stat.S_ISDIR(st.st_mode) or mode & 0o100:
+            wanted |= 0o111
+    if wanted != mode:
+        os.chmod(p, wanted)
+        fixed = 1
+    return fixed

@@ -37,10 +37,6 @@ def restart(unit: str) -> None:
     run(["systemctl", "restart", "--no-block", unit], timeout=SYSTEMCTL_TIMEOUT)
 
 
-def start(unit: str) -> None:
-    run(["systemctl", "start", "--no-block", unit], timeout=SYSTEMCTL_TIMEOUT)
-
-
 def journal_tail(unit: str, lines: int = 30) -> str:
     try:
         proc = subprocess.run(
@@ -130,15 +126,6 @@ def _first_run_lines(raw: str, exclude_invocations: Sequence[str]) -> list[str]:
         if isinstance(message, str):
             out.extend(message.splitlines() or [""])
     return out
-
-
-def main_pid(unit: str) -> int:
-    """The unit's main process id, 0 when it is not running."""
-    out = run(["systemctl", "show", "-p", "MainPID", "--value", unit], check=False).stdout
-    try:
-        return int(out.strip() or 0)
-    except ValueError:
-        return 0
 
 
 @dataclass(frozen=True)

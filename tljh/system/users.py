@@ -93,7 +93,10 @@ def ensure_group(name: str) -> None:
             return
         # --force: success if another process created it meanwhile.
         _run_account_tool(
-            ["groupadd", "--force", name], hint=f"could not create the group {name!r}"
+            ["groupadd", "--force", name],
+            hint="groupadd's output above says why; fix that (a group name it accepts, "
+            f"no other tool editing /etc/group), or create it with 'groupadd {name}', "
+            "then try again",
         )
 
 
@@ -130,7 +133,9 @@ def ensure_user(system_name: str) -> bool:
                 f"HOME_MODE={HOME_MODE:04o}",
                 system_name,
             ],
-            hint=f"could not create the system user {system_name!r}",
+            hint="useradd's output above says why; fix that (free space for the home "
+            "directory, no other tool editing /etc/passwd), or create the user with "
+            f"'useradd --create-home {system_name}', then start the server again",
             # exit 9: the name is taken -- another process created the user.
             already_done=lambda rc: rc == 9 or user_exists(system_name),
         )
@@ -148,7 +153,9 @@ def ensure_user_group(system_name: str, group: str) -> None:
             return
         _run_account_tool(
             ["gpasswd", "--add", system_name, group],
-            hint=f"could not add {system_name!r} to the group {group!r}",
+            hint=f"check that the group exists ('getent group {group}') and that no other "
+            f"tool is editing /etc/group, or add the user with 'gpasswd --add {system_name} "
+            f"{group}', then try again",
         )
 
 
@@ -164,5 +171,6 @@ def remove_user_group(system_name: str, group: str) -> None:
             return
         _run_account_tool(
             ["gpasswd", "--delete", system_name, group],
-            hint=f"could not remove {system_name!r} from the group {group!r}",
+            hint="check that no other tool is editing /etc/group, or remove the user with "
+            f"'gpasswd --delete {system_name} {group}', then try again",
         )

@@ -1,0 +1,38 @@
+"""Install steps for who may do what: the hub's groups and the admins' sudo rules."""
+
+from __future__ import annotations
+
+import os
+
+from tljh.install.context import Context
+from tljh.render.sudoers import sudoers_text
+from tljh.system.files import ensure_file
+from tljh.system.run import run
+from tljh.system.users import ADMINS_GROUP, USERS_GROUP, ensure_group, group_exists
+
+
+def step_groups(ctx: Context) -> list[str]:
+    changes = []
+    for group in (USERS_GROUP, ADMINS_GROUP):
+        if not group_exists(group):
+            ensure_group(group)
+            changes.append(f"created group {group}")
+    return changes
+
+
+def step_sudoers(ctx: Context) -> list[str]:
+    target = ctx.layout.sudoers_file
+    text = sudoers_text(ctx.layout)
+    if target.exists() and target.read_text() == text and (target.stat().st_mode & 0o777) == 0o440:
+        return []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # visudo-check a sibling temp file, then rename it into place: sudo never
+    # sees a broken or half-written file.
+    tmp = target.parent / f".{target.name}.new"
+    ensure_file(tmp, text, mode=0o440)
+    try:
+        run(["visudo", "-cf", str(tmp)], hint="this is a bug in TLJH; please report it")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return [f"wrote {target}"]

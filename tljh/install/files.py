@@ -1,0 +1,124 @@
+"""Install steps for the files under the prefix: directories, config, secrets, the CLI link."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from tljh.config.schema import with_defaults
+from tljh.config.store import config_lock, dump_yaml, load_config, save_config
+from tljh.config.validate import check
+from tljh.config.values import add_item
+from tljh.errors import ConfigError
+from tljh.install.context import Context
+from tljh.system.files import ensure_dir, ensure_file
+
+DEFAULT_CONFIG = """\
+# The configuration of The Littlest JupyterHub.
+#
+# Change it with 'sudo tljh-config set KEY VALUE' (or 'sudo tljh-config edit'),
+# then apply it with 'sudo tljh-config reload'.  'tljh-config --help' lists
+# the commands; the documentation lists every key.
+"""
+
+
+def step_directories(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    changes = []
+    for path, mode in [
+        (lay.prefix, 0o755),
+        (lay.config_dir, 0o755),
+        (lay.jupyterhub_config_d, 0o755),
+        (lay.traefik_config_d, 0o755),
+        (lay.state_dir, 0o700),
+        (lay.traefik_rules_dir, 0o700),
+    ]:
+        if ensure_dir(path, mode):
+            changes.append(f"{path} (mode {mode:o})")
+    return changes
+
+
+def step_config(ctx: Context) -> list[str]:
+    """Write the default config, add ``--admin`` names, let plugins change it, validate it.
+
+    Raises :class:`ConfigError` when the config (after plugins changed it) is invalid;
+    nothing is saved then.
+    """
+    lay = ctx.layout
+    changes = []
+    if not lay.config_file.exists():
+        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=0o600)
+        changes.append(f"wrote the default {lay.config_file}")
+    elif lay.config_file.stat().st_mode & 0o077:
+        # It may hold OAuth client secrets: root only, like the state.
+        os.chmod(lay.config_file, 0o600)
+        changes.append(f"made {lay.config_file} readable by root only")
+    with config_lock(lay):
+        config = load_config(lay)
+        added = []
+        for name in ctx.options.admin:
+            admins = ((config.get("users") or {}).get("admin")) or []
+            if name not in admins:
+                add_item(config, "users.admin", name)
+                added.append(name)
+        before = dump_yaml(config)
+        if ctx.plugins is not None:
+            # Plugins change the config in place; the result is validated
+            # like any other change and saved only if it differs.
+            ctx.plugins.hook.tljh_config_post_install(config=config)
+        by_plugins = dump_yaml(config) != before
+        try:
+            check(config)
+        except ConfigError as e:
+            if not by_plugins:
+                raise
+            raise ConfigError(
+                "after plugins changed it (tljh_config_post_install): " + e.message,
+                "upgrade or uninstall the plugin that sets this value, or set a valid value "
+                "yourself with 'tljh-config set KEY VALUE' (plugins keep the admin's values), "
+                "then re-run the installer",
+            ) from e
+        if added or by_plugins:
+            save_config(lay, config)
+        if added:
+            changes.append("made admin: " + ", ".join(added))
+        if by_plugins:
+            changes.append("plugins changed the config (tljh_config_post_install)")
+    ctx.config = with_defaults(config)
+    if changes:
+        ctx.hub_changed = True
+    return changes
+
+
+def step_secrets(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    changes = []
+    for path, nbytes in [(lay.traefik_api_secret, 32), (lay.cookie_secret, 32)]:
+        if path.exists() and path.stat().st_size > 0:
+            if (path.stat().st_mode & 0o777) != 0o600:
+                os.chmod(path, 0o600)
+                changes.append(f"made {path} private")
+            continue
+        ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
+        changes.append(f"generated {path}")
+    # Files the hub made before it ran with UMask=0077 (older installs).
+    for path in lay.state_dir.iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            os.chmod(path, path.stat().st_mode & 0o700)
+            changes.append(f"made {path} private")
+    if changes:
+        ctx.hub_changed = ctx.proxy_changed = True
+    return changes
+
+
+def step_tljh_config_link(ctx: Context) -> list[str]:
+    lay = ctx.layout
+    target = lay.hub_env / "bin" / "tljh-config"
+    link = lay.tljh_config_link
+    if link.is_symlink() and os.readlink(link) == str(target):
+        return []
+    tmp = link.parent / ".tljh-config.new"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+    return [f"linked {link} -> {target}"]
