@@ -12,7 +12,8 @@ Running it again is safe: it upgrades TLJH in place and keeps the config, the
 users and their files.
 
 Python reads the whole script before running any of it, and nothing runs until
-the last line calls main(): a download cut short does nothing.
+the last line calls main(): a download cut short does nothing.  That is also
+why it is one long file: it is downloaded and run on its own.
 """
 
 import argparse

@@ -1,5 +1,9 @@
 """What ``config.yaml`` may contain, as data.
 
+This module is long because it is the data: one entry per config key, each
+with its description and example for the generated reference.  The few
+functions at the end only walk it.
+
 The schema is a tree of plain dicts ("nodes") so that the validator, the
 ``tljh-config`` value parser, the defaults and the reference documentation all
 read the same source.  A node understands these keys:

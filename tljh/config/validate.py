@@ -15,17 +15,15 @@ afford, and our messages can be more specific than a generic validator's.
 from __future__ import annotations
 
 import difflib
-import os
-import re
-import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from tljh.config import kinds
+from tljh.config.crosschecks import cross_checks
+from tljh.config.formats import FORMATS, key_format_problem
 from tljh.config.kinds import describe
 from tljh.config.schema import (
-    AUTH_ALIASES,
     SCHEMA,
     known_paths,
     merged_schema,
@@ -58,11 +56,6 @@ _TYPE_PHRASES = {
     "null": "null",
 }
 
-_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IMPORT_PATH_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
-_GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
 
 def _value_type(value: Any) -> str:
     if value is None:
@@ -80,119 +73,6 @@ def _value_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return type(value).__name__
-
-
-# --- formats: each returns a problem (without the key path) or None -----------
-
-
-def _fmt_base_url(v: str) -> str | None:
-    if not v.startswith("/"):
-        return f"{describe(v)} must start with '/', e.g. /{v.strip('/')}/"
-    if any(c.isspace() for c in v) or "?" in v or "#" in v:
-        return f"{describe(v)} is not a URL path (no spaces, '?' or '#')"
-    return None
-
-
-def _fmt_auth_type(v: str) -> str | None:
-    if v in AUTH_ALIASES or _IMPORT_PATH_RE.match(v):
-        return None
-    if v and _installed_authenticator(v):
-        return None
-    close = difflib.get_close_matches(v.lower(), sorted(AUTH_ALIASES), n=1, cutoff=0.6)
-    msg = (
-        f"{describe(v)} is not a known authenticator; use a short name "
-        "(firstuse, native, dummy, tmp, github, google, ldap, ...) or a full import "
-        "path like 'oauthenticator.github.GitHubOAuthenticator'"
-    )
-    if close:
-        msg = f"{describe(v)} is not a known authenticator; did you mean {close[0]}?"
-    return msg
-
-
-def _installed_authenticator(name: str) -> bool:
-    """Whether an installed package registers ``name`` as a JupyterHub authenticator."""
-    # lazy: importlib.metadata adds ~20 ms to every 'tljh-config set' (measured)
-    from importlib.metadata import entry_points
-
-    try:
-        return any(ep.name == name for ep in entry_points(group="jupyterhub.authenticators"))
-    except Exception:  # a broken package must not break validation
-        return False
-
-
-def _fmt_username(v: str) -> str | None:
-    if not v.strip():
-        return "an empty username; remove it or write a name"
-    if v != v.strip():
-        return f"{describe(v)} has spaces at the start or end"
-    if _CONTROL_RE.search(v):
-        return f"{describe(v)} contains control characters"
-    return None
-
-
-def _fmt_abs_path_or_empty(v: str) -> str | None:
-    if v and not v.startswith("/"):
-        return f"{describe(v)} is not an absolute path (it must start with '/')"
-    return None
-
-
-def _fmt_basic_auth_user(v: str) -> str | None:
-    if not v.strip():
-        return "must not be empty"
-    if ":" in v:
-        # Traefik's basic auth reads "user:hash"; a ':' in the name breaks it.
-        return f"{describe(v)} must not contain ':'"
-    return None
-
-
-_FORMATS: dict[str, Callable[[Any], str | None]] = {
-    "base_url": _fmt_base_url,
-    "auth_type": _fmt_auth_type,
-    "username": _fmt_username,
-    "memory": kinds.memory_problem,
-    "port": kinds.port_problem,
-    "ip": kinds.ip_problem,
-    "ip_or_empty": kinds.ip_or_empty_problem,
-    "abs_path_or_empty": _fmt_abs_path_or_empty,
-    "email_or_empty": kinds.email_or_empty_problem,
-    "hostname": kinds.domain_problem,
-    "basic_auth_user": _fmt_basic_auth_user,
-}
-
-
-# --- key formats for free-form sections ----------------------------------------
-
-
-def _known_class_names() -> list[str]:
-    return sorted({full.replace(":", ".").rsplit(".", 1)[-1] for full in AUTH_ALIASES.values()})
-
-
-def _key_problem(fmt: str, key: str, parent: str) -> str | None:
-    if fmt == "identifier":
-        if not _IDENT_RE.match(key):
-            return f"{describe(key)} is not a valid option name (letters, digits and '_')"
-        return None
-    if fmt == "class_name":
-        if _IDENT_RE.match(key) and key[0].isupper():
-            for known in _known_class_names():
-                if key != known and key.lower() == known.lower():
-                    return f"unknown class name; did you mean {parent}.{known}? (case matters)"
-            return None
-        candidates = ["type", *_known_class_names()]
-        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-        hint = f"; did you mean {parent}.{close[0]}?" if close else ""
-        return (
-            f"unknown key; {parent} holds 'type' and sections named after an authenticator "
-            f"class, like {parent}.FirstUseAuthenticator{hint}"
-        )
-    if fmt == "group_name":
-        if not _GROUP_RE.match(key) or len(key) > 32:
-            return (
-                f"{describe(key)} is not a valid Unix group name (lower-case letters, digits, "
-                "'_' and '-', starting with a letter, at most 32 characters)"
-            )
-        return None
-    return None
 
 
 # --- the walk -------------------------------------------------------------------
@@ -338,7 +218,7 @@ class _Walker:
                 continue
             if isinstance(extra, Mapping):
                 fmt = node.get("keyFormat")
-                problem = _key_problem(fmt, key, path) if fmt else None
+                problem = key_format_problem(fmt, key, path) if fmt else None
                 if problem:
                     self.add_key(".".join([*parts, key]), problem)
                     continue
@@ -369,118 +249,10 @@ class _Walker:
                 self.add(path, f"{describe(value)} is too large; expected {expect or f'<= {hi}'}")
                 return
         fmt = node.get("format")
-        if fmt in _FORMATS:
-            problem = _FORMATS[fmt](value)
+        if fmt in FORMATS:
+            problem = FORMATS[fmt](value)
             if problem:
                 self.add(path, problem)
-
-
-def _file_problem(path: str) -> str | None:
-    """Why the proxy could not read the PEM file at ``path``, or None."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return f"{path!r} does not exist; HTTPS needs it while https.enabled is true"
-    except PermissionError:
-        return None  # not ours to read (not root): the proxy, running as root, may
-    except OSError as e:
-        return f"{path!r} cannot be read: {e.strerror}"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path!r} is not a file"
-    if not os.access(path, os.R_OK) and os.geteuid() == 0:
-        return f"{path!r} cannot be read"
-    return None
-
-
-def _cross_checks(config: Mapping[str, Any], problems: list[Problem]) -> None:
-    """Rules that involve more than one key (run on the config merged with defaults)."""
-
-    def get(*parts: str) -> Any:
-        cur: Any = config
-        for p in parts:
-            if not isinstance(cur, Mapping):
-                return None
-            cur = cur.get(p)
-        return cur
-
-    https_on = get("https", "enabled") is True
-    http_port, https_port = get("http", "port"), get("https", "port")
-    if https_on:
-        cert, key = get("https", "tls", "cert"), get("https", "tls", "key")
-        email, domains = (
-            get("https", "letsencrypt", "email"),
-            get("https", "letsencrypt", "domains"),
-        )
-        have_tls = bool(cert) and bool(key)
-        have_le = bool(email) and bool(domains)
-        for name, value in (("https.tls.cert", cert), ("https.tls.key", key)):
-            if isinstance(value, str) and value.startswith("/"):
-                problem = _file_problem(value)
-                if problem:
-                    problems.append(Problem(name, problem))
-        if bool(cert) != bool(key):
-            missing = "https.tls.key" if cert else "https.tls.cert"
-            other = "https.tls.cert" if cert else "https.tls.key"
-            problems.append(Problem(missing, f"missing; it is needed together with {other}"))
-        elif bool(email) != bool(domains):
-            if email:
-                problems.append(
-                    Problem(
-                        "https.letsencrypt.domains",
-                        "empty; Let's Encrypt needs at least one domain "
-                        "(tljh-config add-item https.letsencrypt.domains hub.example.org)",
-                    )
-                )
-            else:
-                problems.append(
-                    Problem(
-                        "https.letsencrypt.email",
-                        "empty; Let's Encrypt needs a contact address "
-                        "(tljh-config set https.letsencrypt.email you@example.org)",
-                    )
-                )
-        elif not have_tls and not have_le:
-            problems.append(
-                Problem(
-                    "https.enabled",
-                    "true needs a certificate: set https.tls.cert and https.tls.key, "
-                    "or https.letsencrypt.email and https.letsencrypt.domains",
-                )
-            )
-        if isinstance(http_port, int) and http_port == https_port:
-            problems.append(
-                Problem(
-                    "https.port",
-                    f"{https_port} is also http.port; HTTP and HTTPS need different ports",
-                )
-            )
-    api_port = get("traefik_api", "port")
-    if isinstance(api_port, int) and not isinstance(api_port, bool):
-        if api_port == http_port:
-            problems.append(
-                Problem(
-                    "traefik_api.port",
-                    f"{api_port} is also http.port; the proxy API needs its own port",
-                )
-            )
-        elif https_on and api_port == https_port:
-            problems.append(
-                Problem(
-                    "traefik_api.port",
-                    f"{api_port} is also https.port; the proxy API needs its own port",
-                )
-            )
-    admins, banned = get("users", "admin"), get("users", "banned")
-    if isinstance(admins, list) and isinstance(banned, list):
-        for i, name in enumerate(banned):
-            if isinstance(name, str) and name in admins:
-                problems.append(
-                    Problem(
-                        "users.banned",
-                        f"{describe(name)} is also in users.admin; an admin cannot be banned",
-                        item=i,
-                    )
-                )
 
 
 def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = None) -> list[Problem]:
@@ -505,7 +277,7 @@ def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = Non
     root = merged_schema(extra_schema)
     walker = _Walker(root, extra_schema)
     walker.check_object(root, plain, [])
-    _cross_checks(with_defaults(plain, extra_schema), walker.problems)
+    cross_checks(with_defaults(plain, extra_schema), walker.problems)
     return walker.problems
 
 
