@@ -74,6 +74,8 @@ def test_cli_set_imports_nothing_heavy(tmp_path: Path) -> None:
     assert "ruamel.yaml" in mods  # it did load and save the file
     heavy = {"jupyterhub", "traitlets", "tornado", "pluggy", "jsonschema", "requests", "tomli_w"}
     assert not {m for m in mods if m.split(".")[0] in heavy}
+    # The apply layer (ssl, http.client, the traefik renderer) is for applying only.
+    assert not {m for m in mods if m.startswith(("tljh.apply", "tljh.render"))}
 
 
 def test_reference_docs_are_up_to_date() -> None:

@@ -1,17 +1,20 @@
-"""The TLJH configuration: schema, validation, storage and the ``tljh-config`` CLI.
+"""The TLJH configuration: schema, validation, values, storage and history.
 
 Submodules:
 
 * :mod:`tljh.config.schema`   -- the keys as data, ``DEFAULTS``, ``with_defaults``
 * :mod:`tljh.config.kinds`    -- one parser per kind of value (memory, port, IP, ...)
 * :mod:`tljh.config.validate` -- ``validate`` (list of ``Problem``) and ``check``
+* :mod:`tljh.config.formats`  -- grammars that one key alone uses
+* :mod:`tljh.config.crosschecks` -- rules across keys, HTTPS certificate files
 * :mod:`tljh.config.values`   -- ``parse_value`` and the edits (set, unset, ...)
 * :mod:`tljh.config.store`    -- load/save (round-trip, atomic, locked)
 * :mod:`tljh.config.history`  -- earlier versions of the file: keep, list, compare
 * :mod:`tljh.config.secrets`  -- masking secrets; the proxy's API password
 * :mod:`tljh.config.snippets` -- the admin's ``traefik_config.d/*.toml``
 * :mod:`tljh.config.edit`     -- ``tljh-config edit``: the visudo-style edit loop
-* :mod:`tljh.cli.config`      -- the ``tljh-config`` command
+
+The ``tljh-config`` command is :mod:`tljh.cli.config`.
 
 Applying a config (restart, health checks, rollback) is
 :func:`tljh.apply.transaction.apply_changes`.
