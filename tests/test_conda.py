@@ -26,7 +26,8 @@ import pytest
 from tljh import conda as published
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.system import conda, network
+from tljh.system import network
+from tljh.system import userenv_conda as conda
 from tljh.system.userenv import detect_kind, user_environment
 
 # Lays out a conda-like prefix; bin/python3 is a real interpreter (a venv),

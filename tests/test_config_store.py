@@ -15,7 +15,7 @@ from tljh.config.history import HISTORY_KEEP, list_history
 from tljh.config.store import (
     ConfigFiles,
     config_lock,
-    load_config,
+    read_config,
     save_config,
     update_config,
 )
@@ -47,18 +47,18 @@ def write(layout: Layout, text: str) -> None:
 
 
 def test_missing_file_is_empty(layout: Layout) -> None:
-    data = load_config(layout)
+    data = read_config(layout)
     assert dict(data) == {}
 
 
 def test_empty_file_is_empty(layout: Layout) -> None:
     write(layout, "# nothing yet\n")
-    assert dict(load_config(layout)) == {}
+    assert dict(read_config(layout)) == {}
 
 
 def test_round_trip_keeps_comments_order_and_quotes(layout: Layout) -> None:
     write(layout, COMMENTED)
-    data = load_config(layout)
+    data = read_config(layout)
     assert data["users"]["admin"] == ["alice", "1234"]
     save_config(layout, data)
     assert layout.config_file.read_text() == COMMENTED
@@ -72,14 +72,14 @@ def test_round_trip_keeps_comments_order_and_quotes(layout: Layout) -> None:
     assert "memory: 2G  # raised for the ML course" in text
     assert "- '5678'" in text  # numeric-looking usernames stay quoted text
     assert text.index("users:") < text.index("limits:") < text.index("auth:")
-    again = load_config(layout)
+    again = read_config(layout)
     assert again["users"]["admin"] == ["alice", "1234", "5678"]
     assert again["limits"]["cpu"] == 2
 
 
 def test_items_added_to_empty_flow_list_are_block_style(layout: Layout) -> None:
     write(layout, "users:\n  admin: []\n")
-    data = load_config(layout)
+    data = read_config(layout)
     add_item(data, "users.admin", "alice")
     save_config(layout, data)
     assert layout.config_file.read_text() == "users:\n  admin:\n  - alice\n"
@@ -97,7 +97,7 @@ def test_items_added_to_empty_flow_list_are_block_style(layout: Layout) -> None:
 def test_yaml_errors_name_file_line_and_column(layout: Layout, text: str, where: str) -> None:
     write(layout, text)
     with pytest.raises(ConfigError) as info:
-        load_config(layout)
+        read_config(layout)
     assert str(layout.config_file) in info.value.message
     assert where in info.value.message
     assert info.value.hint
@@ -107,7 +107,7 @@ def test_yaml_errors_name_file_line_and_column(layout: Layout, text: str, where:
 def test_top_level_must_be_mapping(layout: Layout, text: str) -> None:
     write(layout, text)
     with pytest.raises(ConfigError, match="mapping"):
-        load_config(layout)
+        read_config(layout)
 
 
 def test_save_creates_file_0644(layout: Layout) -> None:
@@ -132,7 +132,7 @@ def test_failed_rename_leaves_old_file_intact(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    data = load_config(layout)
+    data = read_config(layout)
     set_value(data, "limits.memory", "4G")
     with pytest.raises(ConfigError, match="No space left"):
         save_config(layout, data)

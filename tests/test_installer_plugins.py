@@ -8,7 +8,7 @@ import pytest
 from conftest import install_plugin
 
 from tljh.cli.installer import build_parser, parse_options
-from tljh.config.store import load_config
+from tljh.config.store import read_config
 from tljh.errors import ConfigError, InstallError
 from tljh.hub.plugins import plugin_manager
 from tljh.install.context import Context, hook_list
@@ -43,7 +43,7 @@ def test_config_post_install_changes_are_validated_and_saved(site: Path, tmp_pat
     ctx = context(tmp_path, ["ada"])
     changes = step_config(ctx)
     assert "plugins changed the config (tljh_config_post_install)" in changes
-    saved = load_config(ctx.layout)
+    saved = read_config(ctx.layout)
     assert saved["services"]["cull"]["timeout"] == 5400
     assert saved["users"]["admin"] == ["ada"]
     assert ctx.config["services"]["cull"]["timeout"] == 5400
@@ -53,7 +53,7 @@ def test_config_post_install_changes_are_validated_and_saved(site: Path, tmp_pat
     text = ctx.layout.config_file.read_text().replace("5400", "1200")
     ctx.layout.config_file.write_text(text)
     assert step_config(context(tmp_path)) == []
-    assert load_config(ctx.layout)["services"]["cull"]["timeout"] == 1200
+    assert read_config(ctx.layout)["services"]["cull"]["timeout"] == 1200
 
 
 BAD_PLUGIN = """

@@ -13,7 +13,7 @@ import pytest
 from tljh.errors import InstallError
 from tljh.layout import Layout
 from tljh.system.files import fix_permissions
-from tljh.system.venv import VenvUserEnvironment
+from tljh.system.userenv_venv import VenvUserEnvironment
 
 UV = shutil.which("uv") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "uv")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tljh.apply.snapshot import note_running_config, read_or_none
 from tljh.apply.transaction import DEFAULT_TIMEOUT, apply_changes
-from tljh.config.store import ConfigPaths, config_lock, load_config
+from tljh.config.store import ConfigPaths, config_lock, read_config
 from tljh.config.validate import validate
 from tljh.errors import ConfigError, ConfigValidationError
 from tljh.layout import Layout
@@ -103,7 +103,7 @@ def reload_config(
         # A hub started on an invalid config would not come back: refuse early,
         # and leave the running hub alone.
         try:
-            config = load_config(layout)
+            config = read_config(layout)
         except ConfigError as e:
             raise ConfigError(e.message, untouched) from None
         problems = validate(config)

@@ -40,8 +40,8 @@ from tljh.config.store import (
     ConfigFiles,
     ConfigPaths,
     dump_yaml,
-    load_config,
     parse_yaml,
+    read_config,
     update_config,
     write_bytes,
 )
@@ -116,7 +116,7 @@ def _warn_remaining(remaining: Sequence[Problem]) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    data: Any = load_config(_paths(args))
+    data: Any = read_config(_paths(args))
     if args.defaults:
         data = with_defaults(data)
     if not args.show_secrets:
@@ -142,7 +142,7 @@ def _raise_if_unknown(key: str) -> None:
 
 def cmd_get(args: argparse.Namespace) -> int:
     parts = split_key(args.key)
-    data = load_config(_paths(args))
+    data = read_config(_paths(args))
     try:
         value = get_value(data, args.key)
     except ConfigError:
@@ -296,7 +296,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{paths.config_file} does not exist",
             "give the path of a config file, e.g. 'tljh-config validate ./config.yaml'",
         )
-    problems = validate(load_config(paths))
+    problems = validate(read_config(paths))
     if problems:
         print(f"{paths.config_file} has {len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
@@ -396,7 +396,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     current_raw = _read_or_none(paths.config_file)
     try:
-        current: Any = to_plain(load_config(paths))
+        current: Any = to_plain(read_config(paths))
     except ConfigError:
         current = None
     good = _known_good_config(paths)

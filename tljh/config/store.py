@@ -138,7 +138,7 @@ def _history_hint(paths: ConfigPaths) -> str:
     )
 
 
-def load_config(layout: ConfigPaths) -> CommentedMap:
+def read_config(layout: ConfigPaths) -> CommentedMap:
     """The config file as a round-trip map (empty if the file does not exist)."""
     path = layout.config_file
     try:
@@ -164,7 +164,7 @@ def load_checked_config(paths: ConfigPaths) -> dict[str, Any]:
     none of them accepts a file another refuses.  Raises
     :class:`~tljh.errors.ConfigError` if the file cannot be read or is invalid.
     """
-    raw = load_config(paths)
+    raw = read_config(paths)
     check(raw)
     return with_defaults(raw)
 
@@ -312,7 +312,7 @@ def _update(
     change: Callable[[CommentedMap], object],
     extra_schema: Mapping[str, Mapping[str, Any]] | None,
 ) -> UpdateResult:
-    data = load_config(layout)
+    data = read_config(layout)
     before = validate(data, extra_schema)
     change(data)
     after = validate(data, extra_schema)

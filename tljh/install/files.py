@@ -6,7 +6,7 @@ import os
 import secrets
 
 from tljh.config.schema import with_defaults
-from tljh.config.store import config_lock, dump_yaml, load_config, save_config
+from tljh.config.store import config_lock, dump_yaml, read_config, save_config
 from tljh.config.validate import check
 from tljh.config.values import add_item
 from tljh.errors import ConfigError
@@ -54,7 +54,7 @@ def step_config(ctx: Context) -> list[str]:
         os.chmod(lay.config_file, 0o600)
         changes.append(f"made {lay.config_file} readable by root only")
     with config_lock(lay):
-        config = load_config(lay)
+        config = read_config(lay)
         added = []
         for name in ctx.options.admin:
             admins = ((config.get("users") or {}).get("admin")) or []

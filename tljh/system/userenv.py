@@ -1,7 +1,7 @@
 """The shared user environment that every student's server runs in.
 
 Two backends share one interface: ``venv`` (pip only) and ``conda``
-(Miniforge), in :mod:`tljh.system.venv` and :mod:`tljh.system.conda`.  The
+(Miniforge), in :mod:`tljh.system.userenv_venv` and :mod:`tljh.system.userenv_conda`.  The
 installer only talks to :class:`UserEnvironment`, made by :func:`user_environment`.
 """
 
@@ -12,8 +12,8 @@ from typing import Protocol
 
 from tljh.errors import InstallError
 from tljh.layout import Layout
-from tljh.system.conda import CondaUserEnvironment
-from tljh.system.venv import VenvUserEnvironment
+from tljh.system.userenv_conda import CondaUserEnvironment
+from tljh.system.userenv_venv import VenvUserEnvironment
 
 
 def user_env_requirements(hub_jupyterhub_version: str) -> list[str]:
