@@ -108,6 +108,27 @@ TOOL_DEFAULTS = (
     ("DEBIAN_FRONTEND", "noninteractive"),
     ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
 )
+
+
+def ca_bundle(environ=None):
+    """The CA bundle the admin configured (first of :data:`CA_BUNDLE_VARIABLES`), if any."""
+    env = os.environ if environ is None else environ
+    return next((env[name] for name in CA_BUNDLE_VARIABLES if env.get(name)), None)
+
+
+def package_env(environ=None):
+    """The environment for uv, pip, conda and apt: ``environ`` (default: ours), mapped."""
+    env = dict(os.environ if environ is None else environ)
+    ca = ca_bundle(env)
+    if ca:
+        for name in CA_BUNDLE_EXPORTS:
+            env.setdefault(name, ca)
+    for pip_name, uv_name in MIRROR_VARIABLES:
+        if env.get(pip_name):
+            env.setdefault(uv_name, env[pip_name])
+    for name, value in TOOL_DEFAULTS:
+        env.setdefault(name, value)
+    return env
 # fmt: on
 # <<< end of the generated block
 
@@ -238,22 +259,6 @@ def run(argv, env=None, retries=1, what=""):
         "the output above says why; check the network connection and run the same "
         "command again (it is safe to re-run)",
     )
-
-
-def network_env(environ):
-    """The environment for package tools: ``environ`` with the admin's CA and mirror
-    settings mapped for uv and pip, as ``tljh.system.network.package_env`` does."""
-    env = dict(environ)
-    ca = next((env[name] for name in CA_BUNDLE_VARIABLES if env.get(name)), None)
-    if ca:
-        for name in CA_BUNDLE_EXPORTS:
-            env.setdefault(name, ca)
-    for pip_name, uv_name in MIRROR_VARIABLES:
-        if env.get(pip_name):
-            env.setdefault(uv_name, env[pip_name])
-    for name, value in TOOL_DEFAULTS:
-        env.setdefault(name, value)
-    return env
 
 
 def missing_apt_packages():
@@ -599,7 +604,7 @@ def main(argv=None):
     started = time.monotonic()
     log(f"installing The Littlest JupyterHub into {prefix}")
 
-    env = network_env(environ)
+    env = package_env(environ)
     env["TLJH_INSTALL_PREFIX"] = prefix
     if args.show_progress_page:
         page_pid = start_progress_page()

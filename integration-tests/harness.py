@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # It runs as root (through sudo) from a developer's checkout: compiling the package
 # next to it would leave root-owned __pycache__ directories there.
@@ -37,36 +38,28 @@ from devharness.session import SessionOptions, run_session  # noqa: E402
 ADMIN = "admin"
 
 
-def cmd_test(args: argparse.Namespace) -> int:
-    return run_session(
-        SessionOptions(
-            mode="test",
-            debian=args.debian,
-            admin=args.admin,
-            rebuild=args.rebuild,
-            keep=args.keep,
-            cold_cache=args.cold_cache,
-            bootstrap_cmd=args.bootstrap_cmd,
-            ignore_busy_ports=args.ignore_busy_ports,
-            pytest_args=(*(["-k", args.k] if args.k else []), *args.pytest_args),
-        )
+def session_options(args: argparse.Namespace, mode: str, **extra: Any) -> SessionOptions:
+    """What ``test`` and ``try`` share, from their parsed arguments."""
+    return SessionOptions(
+        mode=mode,
+        debian=args.debian,
+        admin=args.admin,
+        rebuild=args.rebuild,
+        keep=args.keep,
+        cold_cache=args.cold_cache,
+        bootstrap_cmd=args.bootstrap_cmd,
+        ignore_busy_ports=args.ignore_busy_ports,
+        **extra,
     )
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    pytest_args = (*(["-k", args.k] if args.k else []), *args.pytest_args)
+    return run_session(session_options(args, "test", pytest_args=pytest_args))
 
 
 def cmd_try(args: argparse.Namespace) -> int:
-    return run_session(
-        SessionOptions(
-            mode="try",
-            debian=args.debian,
-            admin=args.admin,
-            rebuild=args.rebuild,
-            keep=args.keep,
-            cold_cache=args.cold_cache,
-            bootstrap_cmd=args.bootstrap_cmd,
-            ignore_busy_ports=args.ignore_busy_ports,
-            no_install=args.no_install,
-        )
-    )
+    return run_session(session_options(args, "try", no_install=args.no_install))
 
 
 def cmd_rootfs(args: argparse.Namespace) -> int:

@@ -10,7 +10,19 @@ from types import ModuleType
 
 import pytest
 
+from tljh.layout import Layout
+
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parents[1] / "bootstrap" / "bootstrap.py"
+
+
+def make_install(prefix: Path, config: str = "limits:\n  memory: 1G\n") -> Layout:
+    """The admin's side of an install under ``prefix``: config.yaml, one hub snippet."""
+    lay = Layout(prefix=prefix)
+    for d in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d, lay.state_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    lay.config_file.write_text(config)
+    (lay.jupyterhub_config_d / "10-ok.py").write_text("c.JupyterHub.x = 1\n")
+    return lay
 
 
 @pytest.fixture

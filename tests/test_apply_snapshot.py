@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import make_install
 
 from tljh.apply.snapshot import (
     ROLLBACK_NOTE,
@@ -27,11 +28,7 @@ from tljh.layout import Layout
 
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
-    lay = Layout(prefix=tmp_path)
-    for d in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d, lay.state_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    lay.config_file.write_text("# hub\nlimits:\n  memory: 1G\n")
-    (lay.jupyterhub_config_d / "10-ok.py").write_text("c.JupyterHub.x = 1\n")
+    lay = make_install(tmp_path, "# hub\nlimits:\n  memory: 1G\n")
     (lay.jupyterhub_config_d / "notes.txt").write_text("not a snippet\n")
     (lay.traefik_config_d / "extra.toml").write_text("[log]\nlevel = 'DEBUG'\n")
     return lay

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import make_install
 
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
@@ -26,11 +27,7 @@ from tljh.layout import Layout
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     """An install whose proxy files match its config, recorded as known to work."""
-    lay = Layout(prefix=tmp_path)
-    for d in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d, lay.state_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    lay.config_file.write_text("limits:\n  memory: 1G\n")
-    (lay.jupyterhub_config_d / "10-ok.py").write_text("c.JupyterHub.x = 1\n")
+    lay = make_install(tmp_path)
     lay.traefik_api_secret.write_text("s3cret\n")
     write_proxy_files(lay, load_checked_config(lay))
     record_known_good(lay)

@@ -69,8 +69,8 @@ def test_tljh_spec(bootstrap: ModuleType) -> None:
     assert bootstrap.tljh_spec({}, None) == "the-littlest-jupyterhub"
 
 
-def test_network_env_maps_pip_settings_for_uv(bootstrap: ModuleType) -> None:
-    env = bootstrap.network_env(
+def test_package_env_maps_pip_settings_for_uv(bootstrap: ModuleType) -> None:
+    env = bootstrap.package_env(
         {"PIP_CERT": "/ca.pem", "PIP_INDEX_URL": "https://mirror.example/simple"}
     )
     assert env["SSL_CERT_FILE"] == "/ca.pem"

@@ -139,7 +139,7 @@ ENVIRONMENTS = [
 def test_bootstrap_and_installer_map_the_environment_alike(
     bootstrap: ModuleType, environ: dict[str, str]
 ) -> None:
-    assert bootstrap.network_env(environ) == network.package_env(environ)
+    assert bootstrap.package_env(environ) == network.package_env(environ)
 
 
 def test_ca_bundle_order() -> None:

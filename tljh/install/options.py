@@ -16,10 +16,12 @@ tljh.errors and tljh.system.network, which are too).
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,8 +179,25 @@ def _literal(value: object, indent: int, column: int) -> str:
     raise TypeError(f"cannot write {value!r} into the bootstrap")
 
 
+def _plain_source(func: Callable[..., object]) -> str:
+    """``func``'s source without annotations, for the bootstrap (which also has to
+    run far enough on an old Python to say that it is too old)."""
+    tree = ast.parse(inspect.getsource(func))
+    node = tree.body[0]
+    assert isinstance(node, ast.FunctionDef)
+    for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+        arg.annotation = None
+    node.returns = None
+    return ast.unparse(tree) + "\n"
+
+
 def bootstrap_block() -> str:
-    """The generated block of ``bootstrap/bootstrap.py``, markers included."""
+    """The generated block of ``bootstrap/bootstrap.py``, markers included.
+
+    It holds the options and the network rule as data, and the functions that
+    apply the rule, so that the bootstrap maps the environment exactly as
+    :func:`tljh.system.network.package_env` does.
+    """
     data: list[tuple[str, object]] = [
         ("INSTALL_OPTIONS", tuple((o.flag, o.argparse_kwargs()) for o in OPTIONS)),
         ("CA_BUNDLE_VARIABLES", network.CA_BUNDLE_VARIABLES),
@@ -187,6 +206,7 @@ def bootstrap_block() -> str:
         ("TOOL_DEFAULTS", network.TOOL_DEFAULTS),
     ]
     body = "".join(f"{name} = {_literal(value, 0, len(name) + 3)}\n" for name, value in data)
+    body += "".join(f"\n\n{_plain_source(f)}" for f in (network.ca_bundle, network.package_env))
     # The formatter would re-wrap the generated text, which the staleness test
     # compares byte for byte.
     return f"{BLOCK_START}# fmt: off\n{body}# fmt: on\n{BLOCK_END}"
