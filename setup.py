@@ -36,7 +36,6 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
-            "pytest-asyncio>=0.23",
             "ruff>=0.6",
             "import-linter>=2.1,<3",
             "mypy>=1.10",
