@@ -24,7 +24,10 @@ and help texts are in :mod:`tljh.cli.config_args`.
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -322,9 +325,6 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    import getpass
-    import os
-
     editor = choose_editor()
     user = os.environ.get("SUDO_USER") or getpass.getuser()
     # Never wait for another edit: say at once that the file is in use.
@@ -371,8 +371,6 @@ def _plain_or_none(raw: bytes) -> Any:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    import time
-
     paths = _paths(args)
     if args.number is not None:
         entry = history_entry(paths, args.number)

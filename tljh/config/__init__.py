@@ -31,6 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tljh.errors import ConfigError
+from tljh.layout import Layout
+
 __all__ = [
     "CONFIG_DIR",
     "CONFIG_FILE",
@@ -55,8 +58,6 @@ def __getattr__(name: str) -> Any:
     attr = _PATH_ATTRS.get(name)
     if attr is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from tljh.layout import Layout
-
     return str(getattr(Layout.from_env(), attr))
 
 
@@ -70,13 +71,10 @@ def reload_component(component: str) -> None:
     Raises :class:`~tljh.errors.UnhealthyError` if it does not come back in time.
     """
     if component not in ("hub", "proxy"):
-        from tljh.errors import ConfigError
-
         raise ConfigError(f"cannot reload {component!r}", "the components are 'hub' and 'proxy'")
     # upstream compatibility: plugins call tljh.config.reload_component, but restarting
     # belongs to tljh.apply, a layer above this one; this is the one import that goes up,
     # and it stays inside the function: importing tljh.config stays cheap and acyclic.
     from tljh.apply.transaction import reload
-    from tljh.layout import Layout
 
     reload(Layout.from_env(), [component])
