@@ -30,8 +30,8 @@ import time
 
 MIN_PYTHON = (3, 10)
 # The oldest releases whose python3 is MIN_PYTHON or newer.
-SUPPORTED_OS = {"debian": (12,), "ubuntu": (22, 4)}
-SUPPORTED_OS_TEXT = "Debian 12 or newer, or Ubuntu 22.04 or newer"
+SUPPORTED_OS = {"debian": ((12,), "Debian 12"), "ubuntu": ((22, 4), "Ubuntu 22.04")}
+SUPPORTED_OS_TEXT = ", or ".join(label + " or newer" for _, label in SUPPORTED_OS.values())
 SUPPORTED_ARCHES = ("x86_64", "aarch64")
 MIN_FREE_BYTES = 1_500_000_000
 APT_PACKAGES = ("python3", "python3-venv", "git", "sudo", "curl", "ca-certificates")
@@ -197,7 +197,7 @@ def check_host(prefix, environ):
     release = read_os_release()
     os_id = release.get("ID", "")
     version = version_tuple(release.get("VERSION_ID", ""))
-    if os_id not in SUPPORTED_OS or version < SUPPORTED_OS[os_id]:
+    if os_id not in SUPPORTED_OS or version < SUPPORTED_OS[os_id][0]:
         name = release.get("PRETTY_NAME") or "this operating system"
         raise HostProblem(
             f"{name} is not supported",

@@ -53,8 +53,8 @@ def test_version_tuple(bootstrap: ModuleType) -> None:
     assert bootstrap.version_tuple("22.04") == (22, 4)
     assert bootstrap.version_tuple("12") == (12,)
     assert bootstrap.version_tuple("") == ()
-    assert bootstrap.version_tuple("13") >= bootstrap.SUPPORTED_OS["debian"]
-    assert bootstrap.version_tuple("20.04") < bootstrap.SUPPORTED_OS["ubuntu"]
+    assert bootstrap.version_tuple("13") >= bootstrap.SUPPORTED_OS["debian"][0]
+    assert bootstrap.version_tuple("20.04") < bootstrap.SUPPORTED_OS["ubuntu"][0]
 
 
 def test_forwarded_args_drop_bootstrap_only_flags(bootstrap: ModuleType) -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PREFIX = Path("/opt/tljh")
+#: The systemd units of the hub and the proxy (upstream TLJH's names).
+HUB_UNIT = "jupyterhub.service"
+PROXY_UNIT = "traefik.service"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class Layout:
     @property
     def user_python(self) -> Path:
         return self.user_env / "bin" / "python3"
+
+    @property
+    def uv(self) -> Path:
+        """The package installer of both environments; it lives in the hub environment."""
+        return self.hub_env / "bin" / "uv"
 
     @property
     def traefik_bin(self) -> Path:
@@ -114,11 +122,11 @@ class Layout:
     # system files
     @property
     def hub_unit_file(self) -> Path:
-        return self.systemd_dir / "jupyterhub.service"
+        return self.systemd_dir / HUB_UNIT
 
     @property
     def traefik_unit_file(self) -> Path:
-        return self.systemd_dir / "traefik.service"
+        return self.systemd_dir / PROXY_UNIT
 
     @property
     def sudoers_file(self) -> Path:

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tljh.config.kinds import host_port
 from tljh.errors import StartFailed, UnhealthyError, journal_hint
 from tljh.system import systemd
 
-HUB_UNIT = "jupyterhub.service"
-PROXY_UNIT = "traefik.service"
 #: Journal lines shown when a unit does not come back.
 JOURNAL_LINES = 40
 
@@ -58,7 +57,7 @@ def hub_problem(config: Mapping[str, Any]) -> str | None:
     else:
         scheme, host = "http", _local_address(config["http"]["address"])
         port = int(config["http"]["port"])
-    url = f"{scheme}://{host}:{port}{path}"
+    url = f"{scheme}://{host_port(host, port)}{path}"
     try:
         status = _http_get_status(host, port, path, tls=scheme == "https")
     except (OSError, http.client.HTTPException) as e:
@@ -76,7 +75,7 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
         try:
             status = _http_get_status(api_host, api_port, "/ping", timeout=3)
         except (OSError, http.client.HTTPException) as e:
-            return f"the proxy does not answer on http://{api_host}:{api_port}/ping ({e})"
+            return f"the proxy does not answer on http://{host_port(api_host, api_port)}/ping ({e})"
         if status != 200:
             return f"the proxy's ping on port {api_port} answered HTTP {status}, not 200"
     host = _local_address(config["http"]["address"])
@@ -86,7 +85,7 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
         # a port held by another program that does not speak HTTP fails here.
         _http_get_status(host, port, "/", timeout=3)
     except (OSError, http.client.HTTPException) as e:
-        return f"the proxy does not serve HTTP on {host}:{port} ({e or type(e).__name__})"
+        return f"the proxy does not serve HTTP on {host_port(host, port)} ({e or type(e).__name__})"
     return None
 
 

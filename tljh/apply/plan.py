@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tljh.apply.health import HUB_UNIT, PROXY_UNIT
 from tljh.apply.snapshot import Snapshot
-from tljh.config.schema import SCHEMA, to_plain
+from tljh.config.schema import reload_components, to_plain
 from tljh.config.store import parse_yaml
 from tljh.errors import ConfigError
+from tljh.layout import HUB_UNIT, PROXY_UNIT
 
 COMPONENTS = ("hub", "proxy")
 UNITS = {"hub": HUB_UNIT, "proxy": PROXY_UNIT}
@@ -47,8 +47,7 @@ def changed_components(old: Snapshot | None, new: Snapshot) -> set[str]:
     else:
         for key in set(before) | set(after):
             if before.get(key) != after.get(key):
-                node = SCHEMA["properties"].get(key, {})
-                out |= set(node.get("reload", ["hub"]))
+                out |= set(reload_components(key))
     if old.hub_snippets != new.hub_snippets:
         out.add("hub")
     if old.proxy_snippets != new.proxy_snippets:

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tljh.apply.snapshot import note_running_config, read_or_none
+from tljh.apply.snapshot import note_running_config
 from tljh.apply.transaction import DEFAULT_TIMEOUT, apply_changes
 from tljh.config.store import ConfigPaths, config_lock, read_config
 from tljh.config.validate import validate
 from tljh.errors import ConfigError, ConfigValidationError
 from tljh.layout import Layout
+from tljh.system.files import read_or_none
 
 
 @dataclass

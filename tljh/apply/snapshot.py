@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tljh.apply.health import HUB_UNIT, PROXY_UNIT, clock, hub_problem, proxy_problem
+from tljh.apply.health import clock, hub_problem, proxy_problem
 from tljh.config.store import load_checked_config, write_bytes
 from tljh.errors import ConfigError, TLJHError
-from tljh.layout import Layout
+from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
 from tljh.system import systemd
-from tljh.system.files import atomic_write
+from tljh.system.files import atomic_write, read_or_none
 
 HUB_SNIPPETS = "*.py"
 PROXY_SNIPPETS = "*.toml"
@@ -48,14 +48,6 @@ class Snapshot:
             and self.hub_snippets == other.hub_snippets
             and self.proxy_snippets == other.proxy_snippets
         )
-
-
-def read_or_none(path: Path) -> bytes | None:
-    """The bytes of ``path``; None if it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def known_good_dir(layout: Layout) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from tljh.apply.health import HUB_UNIT, PROXY_UNIT, hub_problem, proxy_problem, restart_and_wait
+from tljh.apply.health import hub_problem, proxy_problem, restart_and_wait
 from tljh.apply.plan import COMPONENTS, UNITS, changed_components, component_names, ordered
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
@@ -27,7 +27,7 @@ from tljh.apply.snapshot import (
 )
 from tljh.config.store import load_checked_config
 from tljh.errors import ApplyFailed, ConfigError, StartFailed, TLJHError, journal_hint
-from tljh.layout import Layout
+from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
 
 DEFAULT_TIMEOUT = 60.0
 

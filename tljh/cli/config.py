@@ -37,7 +37,13 @@ from tljh.cli.config_args import build_parser
 from tljh.config.edit import choose_editor, edit_session
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
-from tljh.config.schema import SCHEMA, is_secret, node_at, node_default, to_plain, with_defaults
+from tljh.config.schema import (
+    node_at,
+    node_default,
+    reload_components,
+    to_plain,
+    with_defaults,
+)
 from tljh.config.secrets import MASK, masked
 from tljh.config.store import (
     ConfigFiles,
@@ -61,6 +67,7 @@ from tljh.config.values import (
 )
 from tljh.errors import ConfigError, ConfigValidationError, KeyNotSetError, Problem, TLJHError
 from tljh.layout import Layout
+from tljh.system.files import read_or_none
 
 if TYPE_CHECKING:
     from tljh.apply.session import ChangeSession
@@ -79,9 +86,7 @@ def _paths(args: argparse.Namespace) -> ConfigPaths:
 
 def _reload_hint(key: str) -> str:
     top = key.split(".", 1)[0]
-    node = SCHEMA["properties"].get(top, {})
-    components = node.get("reload", ["hub"])
-    if "proxy" in components:
+    if "proxy" in reload_components(top):
         return "Run 'sudo tljh-config reload' to apply it (it restarts the proxy too)."
     return "Run 'sudo tljh-config reload' to apply it."
 
@@ -102,7 +107,8 @@ def _print_value(value: Any, out: TextIO) -> None:
 
 
 def _shown(key: str, value: Any) -> str:
-    return MASK if is_secret(split_key(key)) and value not in (None, "") else describe(value)
+    shown = masked(value, split_key(key))
+    return MASK if shown == MASK else describe(shown)
 
 
 def _warn_remaining(remaining: Sequence[Problem]) -> None:
@@ -170,19 +176,12 @@ def _say(text: str) -> None:
 def _report(restarted: Sequence[str]) -> None:
     if restarted:
         # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-        from tljh.apply.plan import component_names  # lazy: keeps `set` fast (module docstring)
+        from tljh.apply.plan import component_names
 
         print(
             f"Done: {component_names(restarted)} "
             f"{'are' if len(restarted) > 1 else 'is'} running with the new configuration."
         )
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 @contextmanager
@@ -191,7 +190,7 @@ def _locked(
 ) -> Iterator[ChangeSession]:
     """Hold the lock while changing; with --apply, apply before letting go of it."""
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.session import change_session  # lazy: keeps `set` fast (module docstring)
+    from tljh.apply.session import change_session
 
     with change_session(
         _paths(args),
@@ -218,7 +217,6 @@ def _session(args: argparse.Namespace) -> Iterator[ChangeSession | None]:
 def _change(
     session: ChangeSession | None, args: argparse.Namespace, change: Callable[[Any], object]
 ) -> Any:
-
     paths = _paths(args) if session is None else session.paths
     result = update_config(paths, change, timeout=args.lock_timeout, lock=session is None)
     _warn_remaining(result.remaining)
@@ -311,7 +309,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.session import reload_config  # lazy: keeps `set` fast (module docstring)
+    from tljh.apply.session import reload_config
 
     restarted = reload_config(
         Layout.from_env(),
@@ -392,7 +390,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not entries:
         print(f"No earlier versions of {paths.config_file} yet.")
         return 0
-    current_raw = _read_or_none(paths.config_file)
+    current_raw = read_or_none(paths.config_file)
     try:
         current: Any = to_plain(read_config(paths))
     except ConfigError:
@@ -425,7 +423,7 @@ def _known_good_config(paths: ConfigPaths) -> bytes | None:
     if not isinstance(paths, Layout):
         return None
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
-    from tljh.apply.snapshot import known_good_config  # lazy: keeps `set` fast (module docstring)
+    from tljh.apply.snapshot import known_good_config
 
     return known_good_config(paths)
 

@@ -12,11 +12,13 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 from tljh.errors import HostError, TLJHError
 from tljh.install.context import Context
 from tljh.install.options import InstallOptions, add_options
+from tljh.install.packages import RESTARTED_VARIABLE
 from tljh.install.steps import STEPS, run_steps, setup_logging
 from tljh.layout import Layout
 
@@ -63,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout.installer_log,
         )
         return 1
+    if ctx.restart_installer:
+        restart(argv)
     took = time.monotonic() - started
     if total == 0:
         log.info("Done in %.1f s: nothing needed to change.", took)
@@ -72,6 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = "http://<this server's address>" + ("" if port == 80 else f":{port}")
     log.info("The hub is running: open %s in a browser.", where)
     return 0
+
+
+def restart_command(
+    argv: Sequence[str], environ: Mapping[str, str]
+) -> tuple[str, list[str], dict[str, str]]:
+    """How to continue the install in a fresh process: executable, arguments, environment."""
+    python = sys.executable
+    # -I: like the bootstrap, never import tljh from the current directory.
+    args = [python, "-I", "-m", "tljh.installer", *argv]
+    return python, args, {**environ, RESTARTED_VARIABLE: "1"}
+
+
+def restart(argv: Sequence[str] | None) -> NoReturn:
+    """Continue the install in a fresh process that imports the upgraded hub packages."""
+    log.info("hub packages: continuing in a fresh installer process, with the new packages")
+    logging.shutdown()
+    sys.stdout.flush()
+    python, args, env = restart_command(list(sys.argv[1:] if argv is None else argv), os.environ)
+    os.execve(python, args, env)
 
 
 def run() -> int:

@@ -686,3 +686,9 @@ def with_defaults(
 
 #: The full default configuration tree (plain dicts and lists).
 DEFAULTS: dict[str, Any] = node_default(SCHEMA)
+
+
+def reload_components(top_key: str) -> list[str]:
+    """What must restart when the top-level section ``top_key`` changes (its ``reload``)."""
+    node = SCHEMA["properties"].get(top_key, {})
+    return list(node.get("reload", ["hub"]))

@@ -27,6 +27,9 @@ class Context:
     plugins: pluggy.PluginManager | None = None
     #: Set by the user environment step.
     user_env: UserEnvironment | None = None
+    #: The hub packages step upgraded packages this process has already imported
+    #: (ruamel.yaml, pluggy, ...): the remaining steps run in a fresh process.
+    restart_installer: bool = False
 
 
 #: A step looks at the machine, changes what differs, and returns what it changed.

@@ -16,6 +16,9 @@ from tljh.system.files import fix_permissions
 from tljh.system.packages import uv_pip_install
 from tljh.system.userenv import user_env_requirements, user_environment
 
+#: Set in the environment of an installer that continues after upgrading the hub.
+RESTARTED_VARIABLE = "TLJH_INSTALLER_RESTARTED"
+
 log = logging.getLogger(__name__)
 
 #: The distribution name of TLJH itself (whose requirements are the hub's).
@@ -43,7 +46,7 @@ def step_hub_packages(ctx: Context) -> list[str]:
     """
     lay = ctx.layout
     changes = []
-    uv = lay.hub_env / "bin" / "uv"
+    uv = lay.uv
     reqs = hub_requirements()
     upgrade = [a for r in reqs if (n := requirement_name(r)) for a in ("--upgrade-package", n)]
     if uv_pip_install(uv, lay.hub_python, reqs, upgrade, what="upgrading the hub's packages"):
@@ -57,6 +60,11 @@ def step_hub_packages(ctx: Context) -> list[str]:
     if changes:
         importlib.invalidate_caches()
         ctx.hub_changed = True
+        # Modules imported before the upgrade would mix with the new files on
+        # the next lazy import; once is enough (the second run finds nothing new).
+        ctx.restart_installer = not os.environ.get(RESTARTED_VARIABLE)
+        if ctx.restart_installer:
+            return changes
     ctx.plugins = plugin_manager(lay)
     loaded = [name for name, _ in ctx.plugins.list_name_plugin() if name]
     if loaded:
@@ -105,7 +113,7 @@ def step_plugin_packages(ctx: Context) -> list[str]:
             changes.append("installed system packages " + " ".join(installed))
     hub_pip = hook_list(ctx, "tljh_extra_hub_pip_packages")
     if hub_pip and uv_pip_install(
-        lay.hub_env / "bin" / "uv",
+        lay.uv,
         lay.hub_python,
         hub_pip,
         what="installing the hub packages plugins asked for",
@@ -134,7 +142,7 @@ def step_traefik(ctx: Context) -> list[str]:
     req = resources.files("tljh") / "requirements" / "traefik.txt"
     with resources.as_file(req) as req_path:
         changed = uv_pip_install(
-            lay.hub_env / "bin" / "uv",
+            lay.uv,
             lay.hub_python,
             ["--require-hashes", "-r", str(req_path)],
             what="installing traefik",

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import tljh.hub.jupyterhub_config
 from tljh.apply.health import (
-    HUB_UNIT,
-    PROXY_UNIT,
     hub_problem,
     proxy_problem,
     restart_and_wait,
@@ -26,6 +24,7 @@ from tljh.apply.proxy_files import write_proxy_files
 from tljh.apply.snapshot import record_known_good
 from tljh.install.context import Context
 from tljh.install.packages import DIST_NAME
+from tljh.layout import HUB_UNIT, PROXY_UNIT
 from tljh.render.units import hub_unit, traefik_unit
 from tljh.system import systemd
 from tljh.system.files import ensure_file

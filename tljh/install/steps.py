@@ -67,7 +67,10 @@ def setup_logging(layout: Layout) -> None:
 
 
 def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> int:
-    """Run ``steps`` in order, logging each change; return how many changes there were."""
+    """Run ``steps`` in order, logging each change; return how many changes there were.
+
+    Stops early when a step asks for a fresh installer process (``ctx.restart_installer``).
+    """
     total = 0
     for name, step in steps:
         started = time.monotonic()
@@ -81,4 +84,6 @@ def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> int:
                 log.info("%s: took %.1f s", name, took)
         else:
             log.info("%s: nothing to change (%.1f s)", name, took)
+        if ctx.restart_installer:
+            break
     return total

@@ -97,3 +97,11 @@ def _fix_one(p: str, readable: bool = True) -> int:
         os.chmod(p, wanted)
         fixed = 1
     return fixed
+
+
+def read_or_none(path: Path) -> bytes | None:
+    """The bytes of ``path``; None if it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None

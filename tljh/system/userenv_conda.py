@@ -122,7 +122,7 @@ class CondaUserEnvironment:
         self.arch = arch or platform.machine()
         self.installer_url = installer_url
         self.installer_sha256 = installer_sha256
-        self.uv = layout.hub_env / "bin" / "uv"
+        self.uv = layout.uv
         # Present while Miniforge is being installed: a prefix found with it
         # is our own interrupted install, safe to remove and start over.
         self.marker = layout.prefix / ".user-env-installing"

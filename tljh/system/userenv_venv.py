@@ -21,7 +21,7 @@ class VenvUserEnvironment:
         self.layout = layout
         self.path = layout.user_env
         self.system_python = system_python
-        self.uv = layout.hub_env / "bin" / "uv"
+        self.uv = layout.uv
 
     @property
     def python(self) -> Path:
