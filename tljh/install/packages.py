@@ -57,14 +57,19 @@ def step_hub_packages(ctx: Context) -> list[str]:
         upgrade = [a for n in names for a in ("--upgrade-package", n)]
         if uv_pip_install(uv, lay.hub_python, specs, upgrade, what="installing plugins"):
             changes.append("installed plugin(s) " + " ".join(specs))
+    restarted = bool(os.environ.get(RESTARTED_VARIABLE))
     if changes:
         importlib.invalidate_caches()
         ctx.hub_changed = True
         # Modules imported before the upgrade would mix with the new files on
         # the next lazy import; once is enough (the second run finds nothing new).
-        ctx.restart_installer = not os.environ.get(RESTARTED_VARIABLE)
+        ctx.restart_installer = not restarted
         if ctx.restart_installer:
             return changes
+    elif restarted:
+        # The installer before this one upgraded the hub's packages and handed over:
+        # the hub still has to restart to run them.
+        ctx.hub_changed = True
     ctx.plugins = plugin_manager(lay)
     loaded = [name for name, _ in ctx.plugins.list_name_plugin() if name]
     if loaded:
