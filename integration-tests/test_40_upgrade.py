@@ -45,6 +45,8 @@ def test_rerun_upgrades_hub_packages_and_servers_survive(hub_url: str, tljh_conf
     assert version(PACKAGE) == newest
     found = changes(proc.stdout)
     assert "[tljh] hub packages: installed or upgraded the hub's packages" in found, proc.stdout
+    # Code imported before the upgrade must not run on with the new files.
+    assert "continuing in a fresh installer process" in proc.stdout, proc.stdout
     # The hub restarted to run the new code; the user's server did not.
     assert unit_property("jupyterhub", "MainPID") != hub_pid
     assert unit_property("jupyter-upgrader", "MainPID") == server_pid
