@@ -9,10 +9,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from machine import ADMIN
+
 SOURCE = Path(__file__).resolve().parents[1]
 SCRIPT = SOURCE / "bootstrap" / "bootstrap.py"
 #: What the harness installed with; every re-run passes the same.
-BASE_ARGS = ("--admin", "admin", "--user-env", "venv")
+BASE_ARGS = ("--admin", ADMIN, "--user-env", "venv")
 
 
 def bootstrap_env() -> dict[str, str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from machine import ADMIN
 
 HERE = Path(__file__).resolve().parent
 # 127.0.0.1, not localhost: see hubclient.py
@@ -106,7 +107,7 @@ def hub_url() -> str:
 @pytest.fixture(scope="session")
 def admin_name() -> str:
     """The admin the harness installed TLJH with."""
-    return os.environ.get("TLJH_TEST_ADMIN", "admin")
+    return ADMIN
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from devharness.recipe import SUITES, Recipe  # noqa: E402
 from devharness.rootfs_cache import ensure_rootfs  # noqa: E402
 from devharness.session import SessionOptions, run_session  # noqa: E402
 
-ADMIN = "admin"
+ADMIN = "ms.frizzle"
 
 
 def session_options(args: argparse.Namespace, mode: str, **extra: Any) -> SessionOptions:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 HUB_PYTHON = "/opt/tljh/hub/bin/python3"
+#: The admin the harness installed TLJH with (never just "admin": a real teacher's
+#: name, with a dot, which needs the hashed form of system user names).
+ADMIN = os.environ.get("TLJH_TEST_ADMIN", "ms.frizzle")
 
 
 def unit_property(unit: str, prop: str) -> str:

@@ -64,12 +64,12 @@ def test_groups_exist() -> None:
     grp.getgrnam("jupyterhub-admins")
 
 
-def test_tljh_config_command(tljh_config) -> None:
+def test_tljh_config_command(tljh_config, admin_name: str) -> None:
     link = Path("/usr/bin/tljh-config")
     assert link.is_symlink()
     out = tljh_config("show")
-    assert "admin" in out
-    assert tljh_config("get", "users.admin").strip().endswith("admin") or "admin" in out
+    assert f"- {admin_name}" in out, out
+    assert tljh_config("get", "users.admin").strip() == f"- {admin_name}"
 
 
 def test_user_env_has_the_notebook_stack() -> None:

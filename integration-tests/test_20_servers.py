@@ -10,10 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 from hubclient import HubClient
-from machine import system_name, unit_property
+from machine import ADMIN, system_name, unit_property
 
 PASSWORD = "integration-test-password"
-ADMIN = "admin"
 STUDENT = "student"
 EMAIL_USER = "Grace.Hopper@example.org"
 

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bootstrapping import bootstrap_argv
 from hubclient import HubClient
 from machine import unit_property
 
@@ -31,7 +32,7 @@ def test_rerun_changes_nothing_and_servers_survive(hub_url: str, tljh_config, ti
     started = time.monotonic()
     with open(SOURCE / "bootstrap" / "bootstrap.py") as script:
         proc = subprocess.run(
-            ["/usr/bin/python3", "-", "--admin", "admin", "--user-env", "venv"],
+            bootstrap_argv(),
             stdin=script,
             capture_output=True,
             text=True,
