@@ -1,9 +1,11 @@
 """The login as shipped: FirstUseAuthenticator, the default, before any test changes it.
 
-The first login with a name sets that name's password; afterwards only that
-password works. ``users.allowed``, ``users.banned`` and
-``auth.FirstUseAuthenticator.create_users`` are enforced after a reload.
-Later test modules switch to the dummy authenticator; this one must run first.
+As upstream TLJH ships it, nobody can sign up on their own
+(``auth.FirstUseAuthenticator.create_users`` is false): the admin named at
+install time, names in ``users.allowed`` and users an admin adds on the admin
+page get in, and each one's first login sets that name's password; afterwards
+only that password works. ``users.banned`` is enforced after a reload. Later
+test modules switch to the dummy authenticator; this one must run first.
 """
 
 from __future__ import annotations
@@ -71,13 +73,28 @@ def test_the_admins_first_login_sets_the_password(hub_url: str, admin_name: str)
     logged_in(hub_url, admin_name, ADMIN_PASSWORD)
 
 
-def test_a_student_signs_up_by_logging_in(hub_url: str) -> None:
+def admin(hub_url: str, admin_name: str) -> HubClient:
+    return logged_in(hub_url, admin_name, ADMIN_PASSWORD)
+
+
+def add_user(hub_url: str, admin_name: str, name: str) -> None:
+    """What an admin does on the admin page: add a user by name."""
+    r = admin(hub_url, admin_name).post(f"/hub/api/users/{name}")
+    assert r.status_code == 201, r.text
+
+
+def test_nobody_signs_up_until_an_admin_adds_them(hub_url: str, admin_name: str) -> None:
+    refused(hub_url, STUDENT, STUDENT_PASSWORD)
+    add_user(hub_url, admin_name, STUDENT)
     student = logged_in(hub_url, STUDENT, STUDENT_PASSWORD)
     assert student.user_model()["admin"] is False
     refused(hub_url, STUDENT, ADMIN_PASSWORD)
 
 
-def test_banned_users_are_refused_after_reload(hub_url: str, reloaded: Callable[..., None]) -> None:
+def test_banned_users_are_refused_after_reload(
+    hub_url: str, admin_name: str, reloaded: Callable[..., None]
+) -> None:
+    add_user(hub_url, admin_name, "firstuse-banned")
     logged_in(hub_url, "firstuse-banned", STUDENT_PASSWORD)
     reloaded("add-item", "users.banned", "firstuse-banned")
     refused(hub_url, "firstuse-banned", STUDENT_PASSWORD)
@@ -85,18 +102,20 @@ def test_banned_users_are_refused_after_reload(hub_url: str, reloaded: Callable[
     logged_in(hub_url, STUDENT, STUDENT_PASSWORD)
 
 
-def test_only_allowed_users_and_admins_get_in_once_a_list_is_set(
+def test_allowed_names_and_admins_get_in(
     hub_url: str, admin_name: str, reloaded: Callable[..., None]
 ) -> None:
+    refused(hub_url, "firstuse-allowed", STUDENT_PASSWORD)
     reloaded("add-item", "users.allowed", "firstuse-allowed")
     logged_in(hub_url, "firstuse-allowed", STUDENT_PASSWORD)
     logged_in(hub_url, admin_name, ADMIN_PASSWORD)
     refused(hub_url, "firstuse-outsider", STUDENT_PASSWORD)
 
 
-def test_create_users_false_lets_only_known_names_in(
+def test_create_users_lets_anyone_sign_up_by_logging_in(
     hub_url: str, reloaded: Callable[..., None]
 ) -> None:
-    reloaded("set", "auth.FirstUseAuthenticator.create_users", "false")
     refused(hub_url, "firstuse-newcomer", STUDENT_PASSWORD)
-    logged_in(hub_url, STUDENT, STUDENT_PASSWORD)
+    reloaded("set", "auth.FirstUseAuthenticator.create_users", "true")
+    logged_in(hub_url, "firstuse-newcomer", STUDENT_PASSWORD)
+    refused(hub_url, "firstuse-newcomer", ADMIN_PASSWORD)

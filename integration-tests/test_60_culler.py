@@ -1,0 +1,73 @@
+"""The idle culler, live: a server nobody uses is stopped, one in use is kept.
+
+The culler's timeout and interval are set with tljh-config as an admin would.
+Activity reaches the hub every 5 minutes by default (the single-user server's
+reports, the proxy's route activity); an admin snippet in jupyterhub_config.d
+makes that 5 seconds so the test takes a minute, not an hour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hubclient import HubClient
+from machine import unit_property
+
+PASSWORD = "integration-test-password"
+IDLE, BUSY = "culler-idle", "culler-busy"
+TIMEOUT, EVERY = 40, 10
+SNIPPET = Path("/opt/tljh/config/jupyterhub_config.d/60-test-fast-activity.py")
+FAST_ACTIVITY = """\
+c.JupyterHub.last_activity_interval = 5
+c.Spawner.environment.update({"JUPYTERHUB_ACTIVITY_INTERVAL": "5"})
+"""
+
+
+@pytest.fixture(scope="module")
+def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
+    tljh_config("set", "auth.type", "dummy")
+    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
+    tljh_config("set", "services.cull.timeout", str(TIMEOUT))
+    tljh_config("set", "services.cull.every", str(EVERY))
+    SNIPPET.write_text(FAST_ACTIVITY)
+    tljh_config("reload")
+    yield
+    SNIPPET.unlink(missing_ok=True)
+    tljh_config("unset", "services.cull.timeout")
+    tljh_config("unset", "services.cull.every")
+    tljh_config("reload")
+
+
+def server_running(client: HubClient) -> bool:
+    return bool((client.user_model().get("servers") or {}).get(""))
+
+
+def test_an_idle_server_is_stopped_and_a_busy_one_kept(hub_url: str, short_culler: None) -> None:
+    idle, busy = HubClient(hub_url), HubClient(hub_url)
+    idle.login(IDLE, PASSWORD)
+    busy.login(BUSY, PASSWORD)
+    idle.start_server()
+    busy.start_server()
+    assert busy.execute("n = 0; n") == "0"
+
+    # Idle for TIMEOUT, then the next round of the culler (every EVERY s) stops it;
+    # allow a few rounds for a slow machine.
+    deadline = time.monotonic() + TIMEOUT + 6 * EVERY
+    while server_running(idle):
+        assert time.monotonic() < deadline, "the idle server was not culled in time"
+        # Work in the busy server, as a student running cells would.
+        busy.execute("n += 1; n")
+        time.sleep(3)
+    assert unit_property(f"jupyter-{IDLE}", "ActiveState") in ("inactive", "failed")
+
+    # Keep working for longer than the timeout: a server in use is never culled.
+    until = time.monotonic() + TIMEOUT + EVERY
+    while time.monotonic() < until:
+        assert server_running(busy), "the culler stopped a server that was in use"
+        busy.execute("n += 1; n")
+        time.sleep(3)
+    assert int(busy.execute("n")) > 10
+    busy.stop_server()
