@@ -18,7 +18,7 @@ from machine import unit_property
 
 PASSWORD = "integration-test-password"
 IDLE, BUSY = "culler-idle", "culler-busy"
-TIMEOUT, EVERY = 40, 10
+TIMEOUT, EVERY = 30, 5
 SNIPPET = Path("/opt/tljh/config/jupyterhub_config.d/60-test-fast-activity.py")
 FAST_ACTIVITY = """\
 c.JupyterHub.last_activity_interval = 5
