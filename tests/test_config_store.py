@@ -352,3 +352,11 @@ def test_a_lock_path_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     assert info.value.hint
     assert target.read_text() == "keep me\n"
     assert mode(target) == 0o644
+
+
+def test_saving_the_same_content_still_tightens_the_mode(layout: Layout) -> None:
+    write(layout, "limits:\n  memory: 1G\n")
+    os.chmod(layout.config_file, 0o644)
+    save_config(layout, {"limits": {"memory": "1G"}})
+    assert mode(layout.config_file) == 0o600
+    assert list_history(layout) == []

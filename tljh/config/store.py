@@ -193,7 +193,8 @@ def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
             # Not rewritten, but still re-asserted: an older release or an
             # admin's editor may have left it readable by all.
             if path.stat().st_mode & 0o7777 != PRIVATE_FILE:
-                os.chmod(path, PRIVATE_FILE)
+                with suppress(PermissionError):  # another user's file: not ours to change
+                    os.chmod(path, PRIVATE_FILE)
             return False
         make_private_dirs(path.parent)
         if old is not None:
