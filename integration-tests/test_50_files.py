@@ -152,11 +152,9 @@ def timed_set(key: str, value: str) -> float:
 def test_a_student_cannot_hold_the_config_lock(
     student: str, timings: Callable[[str, float], None]
 ) -> None:
-    # The lock exists (the installer took it), so there is something to try.
-    assert LOCK.is_file()
     holder = Holder(str(LOCK), str(LEGACY_LOCK))
     try:
-        assert holder.held == [], f"a student holds locks on {holder.held}"
+        # What a held lock would do: every change waits, then fails as "in use".
         took = timed_set("limits.cpu", "1")
         took += timed_set("limits.cpu", "2")
     finally:
@@ -164,6 +162,7 @@ def test_a_student_cannot_hold_the_config_lock(
     assert tljh_open_umask("unset", "limits.cpu").returncode == 0
     timings("config_set_with_student_trying_to_lock_seconds", round(took / 2, 2))
     assert took < 4, f"two 'tljh-config set' took {took:.1f} s"
+    assert holder.held == [], f"a student holds locks on {holder.held}"
     st = LOCK.stat()
     assert (st.st_uid, st.st_gid, mode(LOCK)) == (0, 0, 0o600)
 
@@ -171,13 +170,14 @@ def test_a_student_cannot_hold_the_config_lock(
 def test_a_lock_held_on_the_old_lock_file_blocks_nothing(student: str) -> None:
     # As an earlier release left things: config/ open to all and a 0644 lock
     # file in it, which a student opened before the upgrade and keeps holding.
+    config_dir_mode = mode(CONFIG_DIR)
     os.chmod(CONFIG_DIR, 0o755)
     try:
         LEGACY_LOCK.touch()
         os.chmod(LEGACY_LOCK, 0o644)
         holder = Holder(str(LEGACY_LOCK))
     finally:
-        os.chmod(CONFIG_DIR, 0o700)
+        os.chmod(CONFIG_DIR, config_dir_mode)
     try:
         assert str(LEGACY_LOCK) in holder.held, holder.held
         assert timed_set("limits.cpu", "1") < 2
@@ -187,8 +187,32 @@ def test_a_lock_held_on_the_old_lock_file_blocks_nothing(student: str) -> None:
     assert tljh_open_umask("unset", "limits.cpu").returncode == 0
 
 
+def test_set_on_a_fresh_prefix_leaves_nothing_open(tmp_path: Path) -> None:
+    # 'tljh-config set' before the installer ever ran: it creates what it needs.
+    prefix = tmp_path / "fresh"
+    proc = subprocess.run(
+        ["bash", "-c", 'umask 000; exec "$0" "$@"', TLJH_CONFIG, "set", "limits.cpu", "1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TLJH_INSTALL_PREFIX": str(prefix)},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = {str(p.relative_to(prefix)): mode(p) for p in _tree(prefix)}
+    assert found == {
+        ".": 0o700,
+        "config": 0o700,
+        "config/config.yaml": 0o600,
+        "state": 0o700,
+        "state/config.lock": 0o600,
+    }
+
+
 def test_every_write_path_leaves_config_and_history_root_only(tmp_path: Path) -> None:
     before = CONFIG.read_bytes()
+    # As an earlier release (or an admin's chmod) may have left them.
+    os.chmod(CONFIG, 0o644)
+    os.chmod(HISTORY, 0o755)
     editor = tmp_path / "editor"
     editor.write_text("#!/bin/sh\necho '# checked by test_50_files' >> \"$1\"\n")
     editor.chmod(0o755)
