@@ -61,4 +61,5 @@ def test_reload_refuses_an_invalid_config(
         reload_config(layout, lock_timeout=1, say=_ignore)
     assert info.value.hint.startswith("nothing was restarted: the hub and the proxy keep running")
     assert "'sudo tljh-config edit'" in info.value.hint
-    assert not layout.state_dir.exists()  # not even a known-good snapshot was taken
+    # Not even a known-good snapshot was taken: state/ holds only the config lock.
+    assert [p.name for p in layout.state_dir.iterdir()] == [layout.config_lock.name]

@@ -6,7 +6,10 @@ by integration-tests/test_30_config.py.
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,20 @@ from tljh.apply.snapshot import (
 )
 from tljh.config.history import history_entries
 from tljh.layout import Layout
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that takes nothing away: every mode must come from the code itself."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture
@@ -114,3 +131,50 @@ def test_mentioned_snippets_are_found_by_path(layout: Layout) -> None:
     assert mentioned_snippets(layout, log) == [str(snippet)]
     # notes.txt is not a snippet, even when the log names it.
     assert mentioned_snippets(layout, str(layout.jupyterhub_config_d / "notes.txt")) == []
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_restore_leaves_every_file_it_writes_root_only(layout: Layout) -> None:
+    good = take_snapshot(layout)
+    # What an admin's 'sudo nano' makes under a default umask: readable by all.
+    layout.config_file.write_text("# hub\nlimits:\n  memory: 3G\n")
+    os.chmod(layout.config_file, 0o644)
+    new = layout.jupyterhub_config_d / "99-new.py"
+    new.write_text("c.Authenticator.client_secret = 'hunter2'\n")
+    changed = layout.jupyterhub_config_d / "10-ok.py"
+    changed.write_text("c.JupyterHub.x = 2\n")
+    for path in (new, changed):
+        os.chmod(path, 0o644)
+    # A removed snippet directory is created again.
+    shutil.rmtree(layout.traefik_config_d)
+
+    restore_snapshot(layout, good, take_snapshot(layout))
+
+    assert mode(layout.config_file) == 0o600
+    assert mode(layout.jupyterhub_config_d / "10-ok.py") == 0o600
+    assert mode(layout.traefik_config_d) == 0o700
+    assert mode(layout.traefik_config_d / "extra.toml") == 0o600
+    assert mode(layout.config_history_dir) == 0o700
+    (rejected,) = layout.config_history_dir.glob("rejected-*")
+    seen = []
+    for path in [rejected, *rejected.rglob("*")]:
+        seen.append(path.relative_to(rejected).as_posix())
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), path
+    assert sorted(seen) == [
+        ".",
+        "jupyterhub_config.d",
+        "jupyterhub_config.d/10-ok.py",
+        "jupyterhub_config.d/99-new.py",
+    ]
+    for entry in history_entries(layout):
+        assert mode(entry.path) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_known_good_on_a_fresh_state_dir_is_root_only(layout: Layout) -> None:
+    layout.state_dir.rmdir()
+    record_known_good(layout)
+    top = known_good_dir(layout)
+    assert mode(layout.state_dir) == 0o700
+    for path in [top, *top.rglob("*")]:
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), path

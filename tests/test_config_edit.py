@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -311,3 +313,23 @@ def test_locked_error_type(cfg: Path) -> None:
     files = ConfigFiles.for_file(cfg)
     with config_lock(files, owner="x"), pytest.raises(LockedError), config_lock(files, 0):
         pass
+
+
+def test_cli_edit_saves_a_private_file_whatever_the_umask(
+    cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "seen"
+    script = f'stat -c %a "$1" > {record}; stat -c %a "$(dirname "$1")" >> {record}\n'
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "ed", script + "sed -i 's/1G/3G/' \"$1\"\n")[0])
+    os.chmod(cfg, 0o644)
+    old = os.umask(0)
+    try:
+        assert main(["--config-path", str(cfg), "edit", "--no-apply"]) == 0
+    finally:
+        os.umask(old)
+    assert record.read_text().split() == ["600", "700"]
+    assert cfg.read_bytes() == b"# our hub\nlimits:\n  memory: 3G\n"
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    (entry,) = list_history(ConfigFiles.for_file(cfg))
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,23 @@ def test_masked_keeps_the_original_and_masks_secrets() -> None:
     assert config["traefik_api"]["password"] == "pw"
     assert masked("pw", ["traefik_api", "password"]) == MASK
     assert masked("", ["traefik_api", "password"]) == ""
+
+
+def test_rollback_tightens_the_files_it_writes(cfg: Path) -> None:
+    old = os.umask(0)
+    try:
+        cfg.write_text("limits:\n  memory: 1G\n")
+        os.chmod(cfg, 0o644)
+        assert run(cfg, "set", "limits.memory", "4G") == 0
+        os.chmod(cfg, 0o644)
+        assert run(cfg, "rollback", "--no-apply") == 0
+    finally:
+        os.umask(old)
+    assert cfg.read_text() == "limits:\n  memory: 1G\n"
+    history = ConfigFiles.for_file(cfg).config_history_dir
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    assert stat.S_IMODE(history.stat().st_mode) == 0o700
+    files = sorted(history.iterdir())
+    assert len(files) == 3  # two versions and the note of the one rollback replaced
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

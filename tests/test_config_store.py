@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,20 @@ auth:
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     return Layout(prefix=tmp_path)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that takes nothing away: every mode must come from the code itself."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def write(layout: Layout, text: str) -> None:
@@ -110,9 +125,10 @@ def test_top_level_must_be_mapping(layout: Layout, text: str) -> None:
         read_config(layout)
 
 
-def test_save_creates_file_0644(layout: Layout) -> None:
+def test_save_creates_file_0600(layout: Layout) -> None:
+    # It may hold secrets (OAuth client secrets, LDAP passwords): root's alone.
     save_config(layout, {"limits": {"memory": "1G"}})
-    assert stat.S_IMODE(layout.config_file.stat().st_mode) == 0o644
+    assert stat.S_IMODE(layout.config_file.stat().st_mode) == 0o600
     assert layout.config_file.read_text() == "limits:\n  memory: 1G\n"
 
 
@@ -233,7 +249,7 @@ def test_config_files_for_other_path(tmp_path: Path) -> None:
     assert files.config_history_dir == tmp_path / ".x.yaml.history"
     standard = ConfigFiles.for_file(tmp_path / "config.yaml")
     layout = Layout(prefix=tmp_path.parent)
-    assert standard.config_lock.name == layout.config_lock.name
+    assert standard.config_lock == tmp_path / ".config.yaml.lock"
     assert standard.config_history_dir.name == layout.config_history_dir.name
     save_config(files, {"base_url": "/x/"})
     save_config(files, {"base_url": "/y/"})
@@ -250,3 +266,97 @@ def test_removing_a_list_item_before_a_bad_one_is_no_new_problem(layout: Layout)
     result = update_config(layout, lambda d: remove_item(d, "users.admin", "bob"))
     assert result.changed
     assert [(p.path, p.item) for p in result.remaining] == [("users.admin", 1)]
+
+
+# --- who may open what: config, history and the lock are root's alone ---------------------
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_set_on_a_fresh_prefix_leaves_everything_private(tmp_path: Path) -> None:
+    # 'tljh-config set' before any install: nothing exists under the prefix yet.
+    layout = Layout(prefix=tmp_path / "opt" / "tljh")
+    update_config(layout, lambda d: set_value(d, "base_url", "/a/"))
+    update_config(layout, lambda d: set_value(d, "base_url", "/b/"))
+    assert mode(layout.config_file) == 0o600
+    for directory in (layout.prefix, layout.config_dir, layout.config_history_dir):
+        assert mode(directory) == 0o700, directory
+    (entry,) = list_history(layout)
+    assert mode(entry) == 0o600
+    assert mode(layout.config_lock) == 0o600
+    assert mode(layout.config_lock.parent) == 0o700
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_a_rewrite_tightens_a_loose_config_and_history(layout: Layout) -> None:
+    # An older release (or an admin's editor) left them readable by everyone.
+    write(layout, COMMENTED)
+    os.chmod(layout.config_file, 0o644)
+    layout.config_history_dir.mkdir()
+    os.chmod(layout.config_history_dir, 0o755)
+    update_config(layout, lambda d: set_value(d, "limits.cpu", 2))
+    assert mode(layout.config_file) == 0o600
+    assert mode(layout.config_history_dir) == 0o700
+    (entry,) = list_history(layout)
+    assert mode(entry) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_history_notes_are_private(layout: Layout) -> None:
+    write(layout, COMMENTED)
+    store.write_bytes(layout, b"limits:\n  cpu: 1\n", note="replaced by a test")
+    (entry,) = list_history(layout)
+    notes = list(layout.config_history_dir.glob("*.note"))
+    assert len(notes) == 1
+    for path in (entry, *notes):
+        assert mode(path) == 0o600, path
+
+
+def test_the_lock_lives_in_the_private_state_dir(layout: Layout) -> None:
+    # A lock anyone can open is a lock anyone can hold: flock needs only a
+    # read-only descriptor.  state/ is 0700, so no student can even reach it.
+    assert layout.config_lock.parent == layout.state_dir
+    assert layout.config_lock.parent != layout.config_dir
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_lock_and_its_owner_file_are_private(layout: Layout) -> None:
+    with config_lock(layout, owner="'tljh-config edit' by alice"):
+        assert mode(layout.config_lock) == 0o600
+        assert mode(layout.state_dir) == 0o700
+        owner = store._owner_file(layout)
+        assert owner.read_text().split(" ", 1)[1].startswith("'tljh-config edit' by alice")
+        assert mode(owner) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_an_existing_loose_lock_file_is_tightened(layout: Layout) -> None:
+    layout.config_lock.parent.mkdir(parents=True)
+    layout.config_lock.write_text("")
+    os.chmod(layout.config_lock, 0o666)
+    with config_lock(layout, timeout=0.1):
+        assert mode(layout.config_lock) == 0o600
+    assert mode(layout.config_lock) == 0o600
+
+
+def test_a_lock_path_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    # In a shared directory another user could point the lock at a file of
+    # root's: the lock must not follow it (nor change that file's mode).
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    os.chmod(target, 0o644)
+    files = ConfigFiles.for_file(tmp_path / "x.yaml")
+    files.config_lock.symlink_to(target)
+    with pytest.raises(ConfigError) as info, config_lock(files, timeout=0.1):
+        pass  # pragma: no cover - must not be reached
+    assert str(files.config_lock) in info.value.message
+    assert info.value.hint
+    assert target.read_text() == "keep me\n"
+    assert mode(target) == 0o644
+
+
+def test_saving_the_same_content_still_tightens_the_mode(layout: Layout) -> None:
+    write(layout, "limits:\n  memory: 1G\n")
+    os.chmod(layout.config_file, 0o644)
+    save_config(layout, {"limits": {"memory": "1G"}})
+    assert mode(layout.config_file) == 0o600
+    assert list_history(layout) == []

@@ -278,10 +278,7 @@ def test_bad_config_writes_nothing(
         update_config(layout, change)
     assert layout.config_file.read_text() == original
     assert list_history(layout) == []
-    assert sorted(p.name for p in layout.config_dir.iterdir()) == [
-        ".config.yaml.lock",
-        "config.yaml",
-    ]
+    assert sorted(p.name for p in layout.config_dir.iterdir()) == ["config.yaml"]
 
 
 def test_top_level_must_be_a_mapping() -> None:

@@ -78,14 +78,17 @@ class Layout:
     def config_history_dir(self) -> Path:
         return self.config_dir / "history"
 
-    @property
-    def config_lock(self) -> Path:
-        return self.config_dir / ".config.yaml.lock"
-
     # state, root-only (0700)
     @property
     def state_dir(self) -> Path:
         return self.prefix / "state"
+
+    @property
+    def config_lock(self) -> Path:
+        """The lock of config.yaml's writers.  In state/, which only root may enter:
+        a lock file a student can open is one they can hold (earlier releases kept
+        a world-readable ``config/.config.yaml.lock``)."""
+        return self.state_dir / "config.lock"
 
     @property
     def traefik_static_config(self) -> Path:

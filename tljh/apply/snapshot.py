@@ -9,11 +9,19 @@ because a snippet that raises stops the hub just as surely as a bad value in
 When no snapshot exists yet, :func:`note_running_config` records the files as
 they are if the running hub and proxy were started after the files were last
 changed and are healthy (then those files are what they run with).
+
+Everything written here is root's alone (files 0600, directories 0700),
+whatever the umask: config.yaml and the snippets may hold secrets (an
+OAuthenticator's client secret is often set in a ``jupyterhub_config.d``
+file).  That includes the snippets a rollback puts back: the hub and the
+tljh-config that merges ``traefik_config.d`` into traefik's own file both run
+as root, and nobody else needs to read them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -25,7 +33,13 @@ from tljh.config.store import load_checked_config, write_bytes
 from tljh.errors import ConfigError, TLJHError
 from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
 from tljh.system import systemd
-from tljh.system.files import atomic_write, read_or_none
+from tljh.system.files import (
+    PRIVATE_FILE,
+    atomic_write,
+    ensure_private_dir,
+    make_private_dirs,
+    read_or_none,
+)
 
 HUB_SNIPPETS = "*.py"
 PROXY_SNIPPETS = "*.toml"
@@ -107,22 +121,22 @@ def record_known_good(layout: Layout, snapshot: Snapshot | None = None) -> None:
     """
     snap = snapshot or take_snapshot(layout)
     top = known_good_dir(layout)
-    top.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(top.parent)  # state/
     new = top.with_name(top.name + ".new")
     old = top.with_name(top.name + ".old")
     for stale in (new, old):
         shutil.rmtree(stale, ignore_errors=True)
-    new.mkdir(mode=0o700)
+    ensure_private_dir(new)
     if snap.config is not None:
-        atomic_write(new / "config.yaml", snap.config, mode=0o600)
+        atomic_write(new / "config.yaml", snap.config, mode=PRIVATE_FILE)
     for sub, files in (
         ("jupyterhub_config.d", snap.hub_snippets),
         ("traefik_config.d", snap.proxy_snippets),
     ):
-        (new / sub).mkdir(mode=0o700)
+        ensure_private_dir(new / sub)
         for name, data in files.items():
-            atomic_write(new / sub / name, data, mode=0o600)
-    atomic_write(new / "recorded", f"{time.time():.3f}\n", mode=0o600)
+            atomic_write(new / sub / name, data, mode=PRIVATE_FILE)
+    atomic_write(new / "recorded", f"{time.time():.3f}\n", mode=PRIVATE_FILE)
     if top.exists():
         top.rename(old)
     new.rename(top)
@@ -188,8 +202,10 @@ def _restore_dir(
         if wanted.get(name) == data:
             continue
         if name not in wanted:
-            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(aside)
             shutil.move(str(directory / name), str(aside / name))
+            # It keeps the mode the admin's editor gave it: tighten it.
+            os.chmod(aside / name, PRIVATE_FILE)
             actions.append(
                 f"moved {label}/{name} (new since the last working configuration) to {aside / name}"
             )
@@ -197,15 +213,16 @@ def _restore_dir(
         if present.get(name) == data:
             continue
         if name in present:
-            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(aside)
             shutil.copy2(str(directory / name), str(aside / name))
+            os.chmod(aside / name, PRIVATE_FILE)
             actions.append(
                 f"restored {label}/{name} as it was; the changed version is in {aside / name}"
             )
         else:
             actions.append(f"restored {label}/{name}, which had been removed")
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / name, data, mode=0o644)
+        ensure_private_dir(directory)
+        atomic_write(directory / name, data, mode=PRIVATE_FILE)
     return actions
 
 
@@ -225,6 +242,12 @@ def restore_snapshot(layout: Layout, target: Snapshot, current: Snapshot) -> lis
             "version that failed is kept in the history ('tljh-config history')"
         )
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    if (target.hub_snippets, target.proxy_snippets) != (
+        current.hub_snippets,
+        current.proxy_snippets,
+    ):
+        # Rejected snippets go into the history: root's alone, like config.yaml's versions.
+        ensure_private_dir(layout.config_history_dir)
     aside = layout.config_history_dir / f"rejected-{stamp}"
     actions += _restore_dir(
         layout.jupyterhub_config_d,

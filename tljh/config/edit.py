@@ -28,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from tljh.config.store import _yaml
 from tljh.config.validate import validate
 from tljh.errors import ConfigError, Problem
+from tljh.system.files import PRIVATE_FILE, atomic_write
 
 PROMPT = "What now? (e)dit again, e(x)it without saving, (Q)uit and save anyway [not recommended] "
 
@@ -148,8 +149,9 @@ def edit_session(
     tmpdir = Path(tempfile.mkdtemp(prefix="tljh-config-edit-"))
     try:
         copy = tmpdir / "config.yaml"
-        copy.write_bytes(original)
-        os.chmod(copy, 0o600)
+        # The copy holds the config's secrets: root's alone from its first byte
+        # (mkdtemp's directory is 0700 too).
+        atomic_write(copy, original, mode=PRIVATE_FILE)
         while True:
             try:
                 proc = subprocess.run([*editor, str(copy)], check=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tljh.errors import ConfigError
-from tljh.system.files import atomic_write
+from tljh.system.files import PRIVATE_FILE, atomic_write, ensure_private_dir
 
 HISTORY_KEEP = 20
 _HISTORY_PREFIX = "config-"
@@ -56,7 +56,9 @@ def _note_path(entry: Path) -> Path:
 def keep_history(layout: HistoryPaths, old: bytes, note: str = "") -> Path:
     """Save ``old`` (the file about to be replaced) as the newest entry; prune the oldest."""
     hist = layout.config_history_dir
-    hist.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Earlier versions may hold secrets: the directory is root's alone, also
+    # when an older release (or a umask) left it open.
+    ensure_private_dir(hist)
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     target = hist / f"{_HISTORY_PREFIX}{stamp}{_HISTORY_SUFFIX}"
@@ -64,10 +66,9 @@ def keep_history(layout: HistoryPaths, old: bytes, note: str = "") -> Path:
     while target.exists():
         target = hist / f"{_HISTORY_PREFIX}{stamp}-{n}{_HISTORY_SUFFIX}"
         n += 1
-    # Earlier versions may hold secrets; only root needs to read them.
-    atomic_write(target, old, mode=0o600)
+    atomic_write(target, old, mode=PRIVATE_FILE)
     if note:
-        atomic_write(_note_path(target), note.strip() + "\n", mode=0o600)
+        atomic_write(_note_path(target), note.strip() + "\n", mode=PRIVATE_FILE)
     for stale in list_history(layout)[:-HISTORY_KEEP]:
         with suppress(FileNotFoundError):
             stale.unlink()

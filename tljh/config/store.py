@@ -4,10 +4,13 @@
 * Atomic: the new text goes to a temporary file in the same directory, is
   fsynced and renamed over the old file, so a crash leaves either the old or
   the new config, never half of one.
-* Locked: writers hold a ``filelock`` on the lock file next to the config for
-  the whole load-change-validate-save cycle.
+* Locked: writers hold an exclusive lock for the whole load-change-validate-save
+  cycle (:func:`config_lock`).
 * History: before every change the previous file is copied into the history
   directory (:mod:`tljh.config.history`) so a bad change can be undone.
+* Root's alone: the file may hold secrets (OAuth client secrets, LDAP bind
+  passwords), so every write leaves it 0600, in a 0700 directory if it had to
+  make one, whatever the umask and whatever mode an older file had.
 
 Functions take anything with ``config_file``, ``config_lock`` and
 ``config_history_dir`` paths: a :class:`~tljh.layout.Layout`, or a
@@ -16,11 +19,12 @@ Functions take anything with ``config_file``, ``config_lock`` and
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +37,13 @@ from tljh.config.history import keep_history
 from tljh.config.schema import with_defaults
 from tljh.config.validate import check, validate
 from tljh.errors import ConfigError, ConfigValidationError, LockedError, Problem
-from tljh.system.files import atomic_write
+from tljh.system.files import (
+    PRIVATE_FILE,
+    atomic_write,
+    exclusive_lock,
+    make_private_dirs,
+    read_or_none,
+)
 
 
 class ConfigPaths(Protocol):
@@ -59,7 +69,7 @@ class ConfigFiles:
 
     @classmethod
     def for_file(cls, path: str | os.PathLike[str]) -> ConfigFiles:
-        """Lock and history next to ``path``, named like a layout's for config.yaml."""
+        """Lock and history next to ``path``; the history named like a layout's for config.yaml."""
         p = Path(os.path.abspath(path))
         history = p.parent / ("history" if p.name == "config.yaml" else f".{p.name}.history")
         return cls(
@@ -178,17 +188,18 @@ def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
     """
     path = layout.config_file
     try:
-        try:
-            old: bytes | None = path.read_bytes()
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            old, mode = None, 0o644
+        old = read_or_none(path)
         if old == raw:
+            # Not rewritten, but still re-asserted: an older release or an
+            # admin's editor may have left it readable by all.
+            if path.stat().st_mode & 0o7777 != PRIVATE_FILE:
+                with suppress(PermissionError):  # another user's file: not ours to change
+                    os.chmod(path, PRIVATE_FILE)
             return False
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         if old is not None:
             keep_history(layout, old, note)
-        atomic_write(path, raw, mode=mode)
+        atomic_write(path, raw, mode=PRIVATE_FILE)
     except PermissionError as e:
         where = Path(e.filename) if e.filename else path
         raise ConfigError(f"cannot write {where}: permission denied", _sudo_hint(where)) from None
@@ -205,8 +216,8 @@ def _write(layout: ConfigPaths, data: Mapping[str, Any]) -> bool:
 def save_config(layout: ConfigPaths, data: Mapping[str, Any]) -> None:
     """Write ``data`` to the config file atomically, keeping the previous version.
 
-    An existing file keeps its permissions; a new one is created 0644.  The
-    caller should hold :func:`config_lock`.
+    The file is left readable by its owner (root) alone.  The caller should
+    hold :func:`config_lock`.
     """
     _write(layout, data)
 
@@ -234,45 +245,55 @@ def config_lock(layout: ConfigPaths, timeout: float = 10, owner: str = "") -> It
 
     ``owner`` (e.g. "'tljh-config edit' by alice") is written down while the
     lock is held, so that others can be told who has the file.
-    """
-    # lazy: importing filelock takes ~90 ms (measured), which 'tljh-config
-    # show' and 'get' (they never lock) need not pay.
-    from filelock import FileLock, Timeout
 
+    The lock file is root's alone (:func:`~tljh.system.files.exclusive_lock`),
+    and a layout keeps it in ``state/``: a lock a student can open is a lock a
+    student can hold, blocking every change and the installer.
+    """
     lock_path = layout.config_lock
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(lock_path), timeout=timeout)
-        lock.acquire()
-    except Timeout:
-        who = _lock_owner(layout)
-        if who:
+    with ExitStack() as held:
+        try:
+            make_private_dirs(lock_path.parent)
+            held.enter_context(exclusive_lock(lock_path, timeout))
+        except TimeoutError:
+            who = _lock_owner(layout)
+            if who:
+                raise LockedError(
+                    f"{layout.config_file} is in use: {who}",
+                    "wait until that command finishes (an editor may be open in another "
+                    "terminal), then try again",
+                ) from None
             raise LockedError(
-                f"{layout.config_file} is in use: {who}",
-                "wait until that command finishes (an editor may be open in another "
-                "terminal), then try again",
+                f"{layout.config_file} is being changed by another tljh-config "
+                f"(waited {timeout:g} s for {lock_path})",
+                "wait until the other command (for example an open 'tljh-config edit') "
+                "finishes, then try again",
             ) from None
-        raise LockedError(
-            f"{layout.config_file} is being changed by another tljh-config "
-            f"(waited {timeout:g} s for {lock_path})",
-            "wait until the other command (for example an open 'tljh-config edit') "
-            "finishes, then try again",
-        ) from None
-    except PermissionError:
-        raise ConfigError(
-            f"cannot lock {lock_path}: permission denied", _sudo_hint(lock_path)
-        ) from None
-    try:
-        if owner:
-            since = time.strftime("%H:%M:%S")
-            with suppress(OSError):
-                atomic_write(_owner_file(layout), f"{os.getpid()} {owner} (since {since})\n")
-        yield
-    finally:
-        if owner:
-            with suppress(FileNotFoundError):
-                _owner_file(layout).unlink()
-        lock.release()
+        except PermissionError:
+            raise ConfigError(
+                f"cannot lock {lock_path}: permission denied", _sudo_hint(lock_path)
+            ) from None
+        except OSError as e:
+            # ELOOP: a symlink, never followed (it could point at any file of root's).
+            not_a_file = e.errno in (errno.ELOOP, errno.EINVAL, errno.EISDIR)
+            raise ConfigError(
+                f"cannot lock {lock_path}: {e.strerror or e}",
+                f"{lock_path} must be a regular file: remove whatever is there "
+                "(tljh-config creates the file again), then try again"
+                if not_a_file
+                else "check that the disk is neither full nor read-only, then try again",
+            ) from None
+        try:
+            if owner:
+                since = time.strftime("%H:%M:%S")
+                with suppress(OSError):
+                    text = f"{os.getpid()} {owner} (since {since})\n"
+                    atomic_write(_owner_file(layout), text, mode=PRIVATE_FILE)
+            yield
+        finally:
+            if owner:
+                with suppress(FileNotFoundError):
+                    _owner_file(layout).unlink()
 
 
 @dataclass

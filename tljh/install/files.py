@@ -11,7 +11,7 @@ from tljh.config.validate import check
 from tljh.config.values import add_item
 from tljh.errors import ConfigError
 from tljh.install.context import Context
-from tljh.system.files import ensure_dir, ensure_file
+from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file
 
 DEFAULT_CONFIG = """\
 # The configuration of The Littlest JupyterHub.
@@ -23,18 +23,42 @@ DEFAULT_CONFIG = """\
 
 
 def step_directories(ctx: Context) -> list[str]:
+    """The prefix (open: students' kernels run from it) and config/ and state/ (root's alone).
+
+    config/ is 0700 like upstream TLJH's: config.yaml, its history and the
+    ``jupyterhub_config.d``/``traefik_config.d`` snippets may hold secrets
+    (OAuth client secrets, LDAP bind passwords), and only root reads them --
+    the hub runs as root, and traefik's own files are written by tljh-config
+    into state/.  A private directory also covers what an admin's editor
+    leaves next to the files (backups, swap files) with whatever mode.
+    """
     lay = ctx.layout
     changes = []
     for path, mode in [
         (lay.prefix, 0o755),
-        (lay.config_dir, 0o755),
-        (lay.jupyterhub_config_d, 0o755),
-        (lay.traefik_config_d, 0o755),
-        (lay.state_dir, 0o700),
-        (lay.traefik_rules_dir, 0o700),
+        (lay.config_dir, PRIVATE_DIR),
+        (lay.jupyterhub_config_d, PRIVATE_DIR),
+        (lay.traefik_config_d, PRIVATE_DIR),
+        (lay.state_dir, PRIVATE_DIR),
+        (lay.traefik_rules_dir, PRIVATE_DIR),
     ]:
         if ensure_dir(path, mode):
             changes.append(f"{path} (mode {mode:o})")
+    # The admin's snippets, often written with 'sudo nano' (0644): root's alone,
+    # in case the directory is ever opened up again.
+    for directory in (lay.jupyterhub_config_d, lay.traefik_config_d):
+        for path in sorted(directory.iterdir()):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+                os.chmod(path, path.stat().st_mode & 0o700)
+                changes.append(f"made {path} readable by root only")
+    # Earlier releases locked config/.config.yaml.lock, readable by everyone: a
+    # student holding it blocked every change.  The lock is in state/ now
+    # (Layout.config_lock); the old file is only a door left open.
+    legacy = lay.config_dir / ".config.yaml.lock"
+    for path in (legacy, legacy.with_name(legacy.name + ".owner")):
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            changes.append(f"removed {path} (the config lock is {lay.config_lock} now)")
     return changes
 
 
@@ -47,11 +71,11 @@ def step_config(ctx: Context) -> list[str]:
     lay = ctx.layout
     changes = []
     if not lay.config_file.exists():
-        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=0o600)
+        ensure_file(lay.config_file, DEFAULT_CONFIG, mode=PRIVATE_FILE)
         changes.append(f"wrote the default {lay.config_file}")
     elif lay.config_file.stat().st_mode & 0o077:
         # It may hold OAuth client secrets: root only, like the state.
-        os.chmod(lay.config_file, 0o600)
+        os.chmod(lay.config_file, PRIVATE_FILE)
         changes.append(f"made {lay.config_file} readable by root only")
     with config_lock(lay):
         config = read_config(lay)

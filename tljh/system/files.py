@@ -1,13 +1,23 @@
 """Files: written so that a crash never leaves half a file behind; owned so that
-students can read what they share but never change it."""
+students can read what they share but never change it, and never open what is
+root's alone (config, history, secrets, locks)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+#: Modes of what only root may open: files that may hold secrets, and their directories.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -105,3 +115,86 @@ def read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
+
+
+def make_private_dirs(path: Path) -> bool:
+    """Create ``path`` and its missing parents as 0700 directories, whatever the umask.
+
+    Directories that exist are left as they are: the caller decides whether a
+    directory is its own to tighten (``--config-path`` may name a file in
+    /tmp).  Created parents are private too; the installer opens up the ones
+    students must reach.  Returns True if it created any.
+    """
+    missing: list[Path] = []
+    p = Path(path)
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for directory in reversed(missing):
+        try:
+            # 0700 minus the umask: never more open than 0700, not even for a moment.
+            os.mkdir(directory, PRIVATE_DIR)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # made by someone else meanwhile: theirs to decide
+        # A umask such as 0o277 would have taken root's own bits away.
+        os.chmod(directory, PRIVATE_DIR)
+    return bool(missing)
+
+
+def ensure_private_dir(path: Path) -> bool:
+    """``path`` as a directory only its owner may enter (0700), created or tightened.
+
+    Returns True if it changed anything.
+    """
+    path = Path(path)
+    changed = make_private_dirs(path)
+    if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
+        changed = True
+    return changed
+
+
+@contextmanager
+def exclusive_lock(path: Path, timeout: float, poll: float = 0.05) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while in the block.
+
+    Raises TimeoutError if another process holds it for ``timeout`` seconds,
+    OSError if the lock file cannot be opened (e.g. it is a symlink).
+
+    A lock file others can open is a lock they can hold: ``flock`` needs only
+    a read-only descriptor, and a student holding it forever would block every
+    'tljh-config' and the installer.  So the file is the holder's alone:
+    created 0600 whatever the umask, an existing one tightened to 0600 and,
+    when we are root, given to root; a symlink is never followed (it could
+    point at a file of root's).  The file is never truncated or removed: a
+    lock file removed while another process waits on it splits the lock in two.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
+            os.fchown(fd, 0, 0)
+        if stat.S_IMODE(st.st_mode) != PRIVATE_FILE:
+            os.fchmod(fd, PRIVATE_FILE)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path} is locked by another process") from None
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

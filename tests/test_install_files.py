@@ -1,0 +1,86 @@
+"""The installer's steps for files under the prefix: who may open what."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tljh.install.context import Context
+from tljh.install.files import step_config, step_directories
+from tljh.install.options import InstallOptions
+from tljh.layout import Layout
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that takes nothing away: every mode must come from the code itself."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def context(tmp_path: Path, admins: tuple[str, ...] = ()) -> Context:
+    return Context(layout=Layout(prefix=tmp_path / "tljh"), options=InstallOptions(admin=admins))
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_a_fresh_install_keeps_config_and_state_root_only(tmp_path: Path) -> None:
+    ctx = context(tmp_path, ("ada",))
+    step_directories(ctx)
+    step_config(ctx)
+    lay = ctx.layout
+    # The environments below the prefix must stay readable: students' kernels run there.
+    assert mode(lay.prefix) == 0o755
+    for directory in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d):
+        assert mode(directory) == 0o700, directory
+    assert mode(lay.state_dir) == 0o700
+    assert mode(lay.config_file) == 0o600
+    assert "ada" in lay.config_file.read_text()
+    assert mode(lay.config_lock) == 0o600
+
+
+def test_directories_of_an_older_install_are_tightened(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    lay = ctx.layout
+    for directory in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d):
+        directory.mkdir(parents=True)
+        os.chmod(directory, 0o755)
+    snippet = lay.jupyterhub_config_d / "50-oauth.py"
+    snippet.write_text("c.GitHubOAuthenticator.client_secret = 'hunter2'\n")
+    os.chmod(snippet, 0o644)
+    changes = step_directories(ctx)
+    for directory in (lay.config_dir, lay.jupyterhub_config_d, lay.traefik_config_d):
+        assert mode(directory) == 0o700, directory
+        assert any(str(directory) in c for c in changes)
+    assert mode(snippet) == 0o600
+    assert any(str(snippet) in c for c in changes)
+    assert step_directories(ctx) == []
+
+
+def test_the_lock_file_of_earlier_releases_is_removed(tmp_path: Path) -> None:
+    # Earlier releases locked a world-readable file in config/: a student who
+    # opened it before the upgrade could still hold it.  Nothing uses it now.
+    ctx = context(tmp_path)
+    lay = ctx.layout
+    lay.config_dir.mkdir(parents=True)
+    legacy = lay.config_dir / ".config.yaml.lock"
+    for path in (legacy, legacy.with_name(legacy.name + ".owner")):
+        path.write_text("")
+        os.chmod(path, 0o644)
+    changes = step_directories(ctx)
+    assert sorted(p.name for p in lay.config_dir.iterdir()) == [
+        "jupyterhub_config.d",
+        "traefik_config.d",
+    ]
+    assert any("lock" in c for c in changes)
+    assert lay.config_lock != legacy
