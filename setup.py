@@ -17,7 +17,6 @@ HUB_REQUIREMENTS = [
 CORE_REQUIREMENTS = [
     "ruamel.yaml>=0.18,<0.20",
     "pluggy>=1.5,<2",
-    "filelock>=3.12,<5",
     "tomli-w>=1.0,<2",
     "tomli>=2; python_version < '3.11'",
 ]

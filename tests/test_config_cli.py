@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from conftest import held_lock
 
 from tljh.cli.config import main
 from tljh.config.history import list_history
@@ -213,7 +213,7 @@ def test_yaml_error_is_reported_without_traceback(
 
 def test_locked_config(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = ConfigFiles.for_file(cfg)
-    with FileLock(str(files.config_lock)):
+    with held_lock(files.config_lock):
         code = main(["--config-path", str(cfg), "--lock-timeout", "0.1", "set", "base_url", "/x/"])
     assert code == 1
     assert "being changed by another tljh-config" in capsys.readouterr().err

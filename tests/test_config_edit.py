@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from conftest import held_lock
 
 from tljh.cli.config import main
 from tljh.config.edit import PROMPT, choose_editor, edit_session, problems_with_lines
@@ -296,7 +296,7 @@ def test_edit_lock_held_without_owner(
     cfg: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("EDITOR", "true")
-    with FileLock(str(ConfigFiles.for_file(cfg).config_lock)):
+    with held_lock(ConfigFiles.for_file(cfg).config_lock):
         assert main(["--config-path", str(cfg), "edit", "--no-apply"]) == 1
     assert "being changed by another tljh-config" in capsys.readouterr().err
 

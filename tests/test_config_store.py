@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
+from conftest import held_lock
 
 from tljh.config import store
 from tljh.config.history import HISTORY_KEEP, list_history
@@ -183,8 +183,7 @@ def test_history_is_pruned(layout: Layout) -> None:
 
 def test_lock_busy_raises_locked_error(layout: Layout) -> None:
     layout.config_dir.mkdir(parents=True)
-    other = FileLock(str(layout.config_lock))
-    with other:
+    with held_lock(layout.config_lock):
         with pytest.raises(LockedError) as info, config_lock(layout, timeout=0.1):
             pass  # pragma: no cover - must not be reached
         assert "being changed by another tljh-config" in info.value.message
@@ -202,8 +201,10 @@ def test_lock_is_exclusive_across_processes(layout: Layout) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time, filelock\n"
-            f"l = filelock.FileLock({str(layout.config_lock)!r}); l.acquire()\n"
+            "import fcntl, os, sys\n"
+            f"os.makedirs({str(layout.config_lock.parent)!r}, exist_ok=True)\n"
+            f"fd = os.open({str(layout.config_lock)!r}, os.O_RDONLY | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "print('held', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,

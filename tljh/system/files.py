@@ -172,6 +172,10 @@ def exclusive_lock(path: Path, timeout: float, poll: float = 0.05) -> Iterator[N
     when we are root, given to root; a symlink is never followed (it could
     point at a file of root's).  The file is never truncated or removed: a
     lock file removed while another process waits on it splits the lock in two.
+
+    Not ``filelock``: the releases we could allow create the file 0666 minus
+    the umask and differ in how they treat an existing one; the rules above
+    are the point of this lock, and they take a dozen lines of ``flock``.
     """
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, PRIVATE_FILE)
