@@ -186,6 +186,11 @@ def remove_user_group(system_name: str, group: str) -> None:
 class AccountConflict(TLJHError):
     """A hub user's system account is, or may be, another hub user's."""
 
+    @property
+    def jupyterhub_message(self) -> str:
+        """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
+        return f"{self.message}. {self.hint}" if self.hint else self.message
+
 
 #: Mode of the ownership record: hub names can be e-mail addresses, and the
 #: record decides who gets which account, so only root reads or writes it.
