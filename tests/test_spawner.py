@@ -9,6 +9,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -379,3 +380,24 @@ def test_users_path() -> None:
     env = spawner.get_env()
     assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert env["JUPYTERHUB_USER"] == "alice"
+
+
+def test_owner_record_loses_no_entry_under_concurrent_writers(tmp_path: Path) -> None:
+    # Many hub users starting at once, each recording its account: every
+    # record survives (the read-modify-write happens under the file lock).
+    path = tmp_path / "state" / "system-accounts.json"
+
+    def claim(i: int) -> None:
+        with AccountOwners(path).locked() as owners:
+            owners[f"jupyter-u{i}"] = f"u{i}"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(claim, range(64)))
+    assert AccountOwners(path).read() == {f"jupyter-u{i}": f"u{i}" for i in range(64)}
+
+
+def test_conflict_is_shown_with_its_hint_on_the_spawn_page() -> None:
+    # JupyterHub shows an exception's jupyterhub_message on the spawn page and
+    # in its API's error; the user must see what an admin can do.
+    e = AccountConflict("cannot start a server for 'x'", hint="ask an admin")
+    assert e.jupyterhub_message == "cannot start a server for 'x'. ask an admin"
