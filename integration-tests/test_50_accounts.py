@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hubclient import HubClient, HubError
-from machine import system_name, unit_property
+from machine import hub_errors, system_name, unit_property
 
 PASSWORD = "integration-accounts-password"
 RECORD = Path("/opt/tljh/state/system-accounts.json")
@@ -131,8 +132,17 @@ def _start_named(client: HubClient, server: str, timeout: float = 120) -> None:
     while True:
         model = client.user_model()
         if (model.get("servers") or {}).get(server, {}).get("ready"):
-            return
+            break
         assert time.monotonic() < deadline, f"{server} did not start: {model!r}"
+        time.sleep(0.3)
+    # Open it as a browser does: the OAuth round trip through the hub uses the
+    # server's own OAuth client.
+    url = model["servers"][server]["url"]
+    while True:
+        r = client.get(url)
+        if r.status_code == 200 and urlsplit(r.url).path.startswith(url):
+            return
+        assert time.monotonic() < deadline, f"{url} did not load: {r.status_code} {r.url}"
         time.sleep(0.3)
 
 
@@ -140,7 +150,10 @@ def test_named_server_and_user_have_different_units(hub_url: str) -> None:
     alice = login(hub_url, "alice")
     _start_named(alice, "bob")
     alice_bob = login(hub_url, "alice-bob")
-    alice_bob.start_server()
+    try:
+        alice_bob.start_server()
+    except HubError as e:
+        raise AssertionError(f"{e}\n--- the hub says ---\n{hub_errors()}") from e
     named_unit = system_name("alice") + ":bob"
     user_unit = system_name("alice-bob")
     assert user_unit == "jupyter-alice-bob"
@@ -148,6 +161,9 @@ def test_named_server_and_user_have_different_units(hub_url: str) -> None:
     assert unit_property(user_unit, "ActiveState") == "active"
     assert unit_property(named_unit, "User") == "jupyter-alice"
     assert unit_property(user_unit, "User") == "jupyter-alice-bob"
+    # both still answer, each through its own OAuth client
+    assert alice_bob.execute("5 * 4") == "20"
+    assert alice.get("/user/alice/bob/api/status").status_code == 200
     r = alice.delete("/hub/api/users/alice/servers/bob")
     assert r.status_code in (202, 204), r.text
     alice_bob.stop_server()

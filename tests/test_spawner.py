@@ -19,7 +19,12 @@ import pytest
 
 from tljh.hooks import hookimpl
 from tljh.hub import plugins
-from tljh.hub.spawner import UserCreatingSpawner, choose_account, server_suffix
+from tljh.hub.spawner import (
+    UserCreatingSpawner,
+    choose_account,
+    oauth_client_id,
+    server_suffix,
+)
 from tljh.system import users
 from tljh.system.usernames import legacy_system_username, system_username
 from tljh.system.users import AccountConflict, AccountOwners
@@ -64,6 +69,20 @@ def test_named_server_and_user_never_share_a_unit() -> None:
             units[unit] = (user, server)
             # ':' separates the account from the server, and only there
             assert unit.split(":")[0] == system_username(user)
+
+
+def test_named_server_and_user_never_share_an_oauth_client() -> None:
+    # JupyterHub's own ids: jupyterhub-user-alice-bob for both.
+    named = make_spawner("alice", server="bob", oauth_client_id="jupyterhub-user-alice-bob")
+    assert named.oauth_client_id == "jupyterhub-user-alice!bob"
+    default = make_spawner("alice-bob", oauth_client_id="jupyterhub-user-alice-bob")
+    assert default.oauth_client_id == "jupyterhub-user-alice-bob"
+    ids = {
+        oauth_client_id(user, server)
+        for user in ("alice", "alice-bob", "alice!bob", "a@b", "alice-bob!x")
+        for server in ("", "bob", "x", "bob!x", "b%21x")
+    }
+    assert len(ids) == 25
 
 
 def test_server_suffixes_are_distinct() -> None:

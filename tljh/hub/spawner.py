@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from systemdspawner import SystemdSpawner
 from traitlets import Bool, Dict, List, Unicode, default
@@ -62,6 +63,23 @@ def server_suffix(server_name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", server_name)[:55]
     digest = hashlib.sha256(server_name.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{_SERVER_SEPARATOR}{safe}-{digest[:_SERVER_HASH]}"
+
+
+def oauth_client_id(hub_name: str, server_name: str) -> str:
+    """The OAuth client of a user's server, unambiguous also for named servers.
+
+    JupyterHub names it ``jupyterhub-user-<quoted user>[-<quoted server>]``, so
+    alice's server "bob" and the default server of the user "alice-bob" get the
+    same client, and whichever starts second fails ("OAuthClient ... is only
+    allowed a single parent").  ``quote()`` always escapes '!' (as %21), so
+    "<user>!<server>" splits in one way only; '!' is allowed in the cookie
+    names the client id becomes (it is quoted for that reason, JupyterHub
+    #1333).  The default server keeps JupyterHub's own id.
+    """
+    client_id = f"jupyterhub-user-{quote(hub_name)}"
+    if server_name:
+        client_id += "!" + quote(server_name)
+    return client_id
 
 
 def _refuse(hub_name: str, system_name: str, why: str, what_to_do: str) -> AccountConflict:
@@ -230,6 +248,10 @@ class UserCreatingSpawner(SystemdSpawner):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.name:
+            # A named server that is already running keeps the client it was
+            # started with: JupyterHub reads the id anew at each start.
+            self.oauth_client_id = oauth_client_id(self.user.name, self.name)
         # The account ensure_account chose for this start (None before that).
         self._system_username: str | None = None
         # What the admin configured; start() lowers it for admins only.
