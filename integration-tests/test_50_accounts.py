@@ -159,8 +159,9 @@ def test_named_server_and_user_have_different_units(hub_url: str) -> None:
     assert user_unit == "jupyter-alice-bob"
     assert unit_property(named_unit, "ActiveState") == "active"
     assert unit_property(user_unit, "ActiveState") == "active"
-    assert unit_property(named_unit, "User") == "jupyter-alice"
-    assert unit_property(user_unit, "User") == "jupyter-alice-bob"
+    # SystemdSpawner sets User= to the uid
+    assert unit_property(named_unit, "User") == str(pwd.getpwnam("jupyter-alice").pw_uid)
+    assert unit_property(user_unit, "User") == str(pwd.getpwnam("jupyter-alice-bob").pw_uid)
     # both still answer, each through its own OAuth client
     assert alice_bob.execute("5 * 4") == "20"
     assert alice.get("/user/alice/bob/api/status").status_code == 200
