@@ -36,3 +36,19 @@ def system_name(login: str) -> str:
         check=True,
     )
     return out.stdout.strip()
+
+
+def hub_errors(lines: int = 400) -> str:
+    """The hub's recent tracebacks and error lines, to show why a request failed."""
+    out = subprocess.run(
+        ["journalctl", "-u", "jupyterhub", "-n", str(lines), "--no-pager", "-o", "cat"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    keep = [
+        line
+        for line in out.splitlines()
+        if line.startswith(("[E ", "[W ", "Traceback", "  ", "    ")) or "Error" in line
+    ]
+    return "\n".join(keep[-120:])

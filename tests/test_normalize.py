@@ -111,15 +111,39 @@ def test_lengths() -> None:
             assert result == "jupyter-" + "z" * n
 
 
-def test_compatible_with_earlier_releases() -> None:
-    # Earlier releases: names under 26 characters kept, longer ones cut to 26
-    # characters plus '-' and 5 hex digits of sha256 of the full name.
+def test_compatible_with_upstream_for_names_that_need_no_hash() -> None:
+    # What upstream plugins get from tljh.normalize for short safe names.
+    import tljh.normalize
+
+    for name in ("jupyter-alice", "jupyter-a-b", "jupyter-bob_2", "jupyter-" + "z" * 17):
+        assert tljh.normalize.generate_system_username(name) == name
+
+
+def test_legacy_rule_is_upstreams() -> None:
+    # Upstream TLJH: names under 26 characters kept as they are, longer ones cut
+    # to 26 characters plus '-' and 5 hex digits of sha256 of the full name.
     long = "jupyter-" + "abcdefghij" * 4
     digest = hashlib.sha256(long.encode()).hexdigest()[:5]
-    assert generate_system_username(long) == f"jupyter-abcdefghijabcdefgh-{digest}"
-    assert generate_system_username("jupyter-alice") == "jupyter-alice"
+    assert legacy_system_username("abcdefghij" * 4) == f"jupyter-abcdefghijabcdefgh-{digest}"
     assert legacy_system_username("a.b") == "jupyter-a.b"
-    assert legacy_system_username("x" * 40) == system_username("x" * 40)
+    assert legacy_system_username("alice") == system_username("alice")
+
+
+@pytest.mark.parametrize("name", ["x" * 18, "x" * 40, "abcdefghij" * 4, "y" * 200, "A.b" * 20])
+def test_every_hash_has_at_least_32_bits(name: str) -> None:
+    # 5 hex digits (20 bits) collide in about a million tries: seconds of Python.
+    result = system_username(name)
+    assert re.search(r"-[0-9a-f]{8}\Z", result), result
+    assert len(result) <= MAX_LENGTH
+    assert result != legacy_system_username(name)
+
+
+def test_the_short_hash_collides() -> None:
+    # Why new names never get the 5-digit hash: this pair was found in a
+    # fraction of a second and shares an upstream account name.
+    a, b = "collision-victim-name-394", "collision-victim-name-825"
+    assert legacy_system_username(a) == legacy_system_username(b)
+    assert system_username(a) != system_username(b)
 
 
 def test_prefix_is_part_of_the_input() -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,9 +19,15 @@ import pytest
 
 from tljh.hooks import hookimpl
 from tljh.hub import plugins
-from tljh.hub.spawner import UserCreatingSpawner, server_suffix
+from tljh.hub.spawner import (
+    UserCreatingSpawner,
+    choose_account,
+    oauth_client_id,
+    server_suffix,
+)
 from tljh.system import users
-from tljh.system.usernames import system_username
+from tljh.system.usernames import legacy_system_username, system_username
+from tljh.system.users import AccountConflict, AccountOwners
 
 ROOT = os.geteuid() == 0 and shutil.which("useradd") is not None
 
@@ -39,9 +48,198 @@ def test_unit_and_user_are_the_system_name() -> None:
 
 
 def test_named_servers_get_their_own_unit() -> None:
-    assert make_spawner("alice", server="gpu").unit_name == "jupyter-alice-gpu"
+    assert make_spawner("alice", server="gpu").unit_name == "jupyter-alice:gpu"
     assert server_suffix("") == ""
     assert server_suffix("a b") != server_suffix("a_b")
+
+
+def test_default_server_keeps_upstreams_unit_name() -> None:
+    assert make_spawner("alice").unit_name == "jupyter-alice"
+    assert make_spawner("alice-bob").unit_name == "jupyter-alice-bob"
+
+
+def test_named_server_and_user_never_share_a_unit() -> None:
+    # alice's server "bob" used to be jupyter-alice-bob: user alice-bob's unit.
+    assert make_spawner("alice", server="bob").unit_name != make_spawner("alice-bob").unit_name
+    units: dict[str, tuple[str, str]] = {}
+    for user in ("alice", "alice-bob", "alice-bob-gpu", "a", "a-b"):
+        for server in ("", "bob", "gpu", "bob-gpu", "b", "x y", "x_y", "x:y"):
+            unit = make_spawner(user, server=server).unit_name
+            assert unit not in units, f"{(user, server)} and {units[unit]} share {unit}"
+            units[unit] = (user, server)
+            # ':' separates the account from the server, and only there
+            assert unit.split(":")[0] == system_username(user)
+
+
+def test_named_server_and_user_never_share_an_oauth_client() -> None:
+    # JupyterHub's own ids: jupyterhub-user-alice-bob for both.
+    named = make_spawner("alice", server="bob", oauth_client_id="jupyterhub-user-alice-bob")
+    assert named.oauth_client_id == "jupyterhub-user-alice!bob"
+    default = make_spawner("alice-bob", oauth_client_id="jupyterhub-user-alice-bob")
+    assert default.oauth_client_id == "jupyterhub-user-alice-bob"
+    ids = {
+        oauth_client_id(user, server)
+        for user in ("alice", "alice-bob", "alice!bob", "a@b", "alice-bob!x")
+        for server in ("", "bob", "x", "bob!x", "b%21x")
+    }
+    assert len(ids) == 25
+
+
+def test_server_suffixes_are_distinct() -> None:
+    hashed = server_suffix("a b")
+    assert server_suffix(hashed[1:]) != hashed  # a name that looks hashed is hashed again
+    assert server_suffix("x" * 100) != server_suffix("x" * 101)
+    assert len(server_suffix("é" * 300)) <= 65
+    for name in ("gpu", "a.b", "A_b-2"):
+        assert server_suffix(name) == ":" + name
+
+
+# -- who owns an account: the pure rule --------------------------------------------
+
+
+def _world(*existing: str) -> Any:
+    accounts = set(existing)
+    return accounts.__contains__
+
+
+def _nobody() -> list[str]:
+    return []
+
+
+def test_new_account_is_recorded() -> None:
+    owners: dict[str, str] = {}
+    name = choose_account("alice", owners, _world(), _nobody)
+    assert name == "jupyter-alice"
+    assert owners == {"jupyter-alice": "alice"}
+
+
+def test_recorded_account_is_used() -> None:
+    # including one an admin recorded under any name
+    owners = {"jupyter-old-alice": "alice", "jupyter-bob": "bob"}
+    assert choose_account("alice", owners, _world(), _nobody) == "jupyter-old-alice"
+    assert choose_account("bob", owners, _world("jupyter-bob"), _nobody) == "jupyter-bob"
+
+
+def test_takeover_through_the_legacy_name_is_refused() -> None:
+    # The victim "b.s" got jupyter-b-s-<hash8>; that is also the legacy name of
+    # the hub user "b-s-<hash8>".
+    victim = "b.s"
+    account = system_username(victim)
+    attacker = account[len("jupyter-") :]
+    assert legacy_system_username(attacker) == account
+    owners: dict[str, str] = {}
+    exists = _world()
+    assert choose_account(victim, owners, exists, _nobody) == account
+    exists = _world(account)
+    got = choose_account(attacker, owners, exists, lambda: [victim, attacker])
+    assert got != account
+    assert owners == {account: victim, got: attacker}
+    # and the victim keeps theirs
+    assert choose_account(victim, owners, exists, _nobody) == account
+
+
+def test_unrecorded_account_with_a_hashed_looking_name_is_not_adopted_by_legacy_name() -> None:
+    # Made by an earlier release for "b.s" before accounts were recorded.
+    victim = "b.s"
+    account = system_username(victim)
+    attacker = account[len("jupyter-") :]
+    owners: dict[str, str] = {}
+    with pytest.raises(AccountConflict) as e:
+        choose_account(attacker, owners, _world(account), lambda: [attacker])
+    assert account in e.value.message and "admin" in e.value.hint
+    assert owners == {}
+    # its rightful owner still gets it, even with the attacker in the hub
+    assert choose_account(victim, owners, _world(account), lambda: [attacker, victim]) == account
+    assert owners == {account: victim}
+
+
+def test_upstream_account_is_adopted_and_recorded() -> None:
+    owners: dict[str, str] = {}
+    legacy = legacy_system_username("a.b")
+    assert choose_account("a.b", owners, _world(legacy), lambda: ["a.b", "a-b"]) == legacy
+    assert owners == {legacy: "a.b"}
+
+
+def test_short_hash_collision_cannot_take_an_upstream_account() -> None:
+    # Both names map to one upstream account (5 hex digits collide).
+    victim, attacker = "collision-victim-name-394", "collision-victim-name-825"
+    account = legacy_system_username(victim)
+    assert legacy_system_username(attacker) == account
+    # the victim is a hub user but has not logged in since the upgrade
+    owners: dict[str, str] = {}
+    with pytest.raises(AccountConflict):
+        choose_account(attacker, owners, _world(account), lambda: [victim, attacker])
+    assert owners == {}
+    # nor can the victim prove it is theirs while the attacker exists: an admin decides
+    with pytest.raises(AccountConflict):
+        choose_account(victim, owners, _world(account), lambda: [victim, attacker])
+    # before the attacker came, the victim adopted it, recorded
+    assert choose_account(victim, owners, _world(account), lambda: [victim]) == account
+    # and then the attacker simply gets an account of their own
+    got = choose_account(attacker, owners, _world(account), lambda: [victim, attacker])
+    assert got == system_username(attacker) != account
+
+
+def test_current_name_recorded_for_someone_else_is_refused() -> None:
+    owners = {"jupyter-alice": "someone-else"}
+    with pytest.raises(AccountConflict) as e:
+        choose_account("alice", owners, _world("jupyter-alice"), _nobody)
+    assert "another hub user" in e.value.message
+    assert owners == {"jupyter-alice": "someone-else"}
+
+
+def test_hub_users_listed_only_for_unrecorded_accounts() -> None:
+    def boom() -> list[str]:
+        raise AssertionError("listed the hub's users")
+
+    owners: dict[str, str] = {"jupyter-bob": "bob"}
+    choose_account("alice", owners, _world(), boom)
+    choose_account("bob", owners, _world("jupyter-bob"), boom)
+
+
+# -- the record on disk ------------------------------------------------------------
+
+
+def test_owner_record_is_root_only_and_atomic(tmp_path: Path) -> None:
+    record = AccountOwners(tmp_path / "state" / "system-accounts.json")
+    assert record.read() == {}
+    with record.locked() as owners:
+        owners["jupyter-alice"] = "Alice@Example.org"
+    assert record.read() == {"jupyter-alice": "Alice@Example.org"}
+    for path in tmp_path.joinpath("state").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(tmp_path.joinpath("state").stat().st_mode) == 0o700
+    # no temporary files left behind
+    assert sorted(p.name for p in tmp_path.joinpath("state").iterdir()) == [
+        "system-accounts.json",
+        "system-accounts.json.lock",
+    ]
+    # unchanged: not rewritten
+    before = record.path.stat().st_mtime_ns
+    with record.locked():
+        pass
+    assert record.path.stat().st_mtime_ns == before
+
+
+def test_damaged_record_refuses_every_account(tmp_path: Path) -> None:
+    record = AccountOwners(tmp_path / "system-accounts.json")
+    for text in ("{", "[]", '{"jupyter-a": 1}'):
+        record.path.write_text(text)
+        with pytest.raises(AccountConflict) as e:
+            record.read()
+        assert "damaged" in e.value.message and "backup" in e.value.hint
+
+
+def test_spawner_names_the_recorded_account(tmp_path: Path) -> None:
+    record = AccountOwners(tmp_path / "system-accounts.json")
+    with record.locked() as owners:
+        owners["jupyter-a.b"] = "a.b"
+    spawner = make_spawner("a.b", account_owners_file=str(record.path))
+    assert spawner.system_username == "jupyter-a.b"
+    assert spawner.unit_name == "jupyter-a.b"
+    assert make_spawner("a.b", account_owners_file=str(tmp_path / "none")).system_username == (
+        system_username("a.b")
+    )
 
 
 def test_groups_for_user() -> None:
@@ -95,7 +293,7 @@ class Recorder:
 
 @pytest.mark.skipif(not ROOT, reason="needs root and useradd")
 def test_accounts_created_without_blocking_the_event_loop(
-    test_groups: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    test_groups: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     users_group, admins_group = test_groups
     recorder = Recorder()
@@ -111,9 +309,12 @@ def test_accounts_created_without_blocking_the_event_loop(
     monkeypatch.setattr(plugins, "plugin_manager", manager)
     tag = os.urandom(2).hex()
     hub_names = [f"tljht{tag}.u{i}" for i in range(6)]
-    spawners = [make_spawner(n, admin=(i == 0)) for i, n in enumerate(hub_names)]
+    record = str(tmp_path / "system-accounts.json")
+    spawners = [
+        make_spawner(n, admin=(i == 0), account_owners_file=record) for i, n in enumerate(hub_names)
+    ]
     # the same user started twice at once (e.g. two tabs): created once
-    spawners.append(make_spawner(hub_names[1]))
+    spawners.append(make_spawner(hub_names[1], account_owners_file=record))
     system_names = sorted({s.system_username for s in spawners})
 
     async def run() -> float:
@@ -143,6 +344,7 @@ def test_accounts_created_without_blocking_the_event_loop(
         admin = spawners[0].system_username
         assert users.group_members(admins_group) == {admin}
         assert sorted(recorder.created) == system_names
+        assert AccountOwners(Path(record)).read() == {system_username(n): n for n in hub_names}
 
         # the admin is demoted: the next start takes the group away
         spawners[0].user.admin = False
@@ -155,17 +357,22 @@ def test_accounts_created_without_blocking_the_event_loop(
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root and useradd")
-def test_existing_account_of_an_earlier_release_is_kept(test_groups: tuple[str, str]) -> None:
+def test_existing_account_of_an_earlier_release_is_kept(
+    test_groups: tuple[str, str], tmp_path: Path
+) -> None:
     hub_name = f"tljht{os.urandom(2).hex()}.old"
     legacy = "jupyter-" + hub_name
     proc = subprocess.run(["useradd", "--create-home", legacy], capture_output=True, check=False)
     if proc.returncode != 0:
         pytest.skip(f"this useradd refuses {legacy!r}")
+    record = str(tmp_path / "system-accounts.json")
     try:
-        spawner = make_spawner(hub_name)
+        spawner = make_spawner(hub_name, account_owners_file=record)
+        assert asyncio.run(spawner.ensure_account()) == legacy
         assert spawner.system_username == legacy
-        assert spawner.unit_name == legacy
-        assert make_spawner(hub_name + "x").system_username == system_username(hub_name + "x")
+        assert AccountOwners(Path(record)).read() == {legacy: hub_name}
+        other = make_spawner(hub_name + "x", account_owners_file=record)
+        assert other.system_username == system_username(hub_name + "x")
     finally:
         _delete_user(legacy)
 
@@ -192,3 +399,24 @@ def test_users_path() -> None:
     env = spawner.get_env()
     assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert env["JUPYTERHUB_USER"] == "alice"
+
+
+def test_owner_record_loses_no_entry_under_concurrent_writers(tmp_path: Path) -> None:
+    # Many hub users starting at once, each recording its account: every
+    # record survives (the read-modify-write happens under the file lock).
+    path = tmp_path / "state" / "system-accounts.json"
+
+    def claim(i: int) -> None:
+        with AccountOwners(path).locked() as owners:
+            owners[f"jupyter-u{i}"] = f"u{i}"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(claim, range(64)))
+    assert AccountOwners(path).read() == {f"jupyter-u{i}": f"u{i}" for i in range(64)}
+
+
+def test_conflict_is_shown_with_its_hint_on_the_spawn_page() -> None:
+    # JupyterHub shows an exception's jupyterhub_message on the spawn page and
+    # in its API's error; the user must see what an admin can do.
+    e = AccountConflict("cannot start a server for 'x'", hint="ask an admin")
+    assert e.jupyterhub_message == "cannot start a server for 'x'. ask an admin"

@@ -115,6 +115,11 @@ class Layout:
         return self.state_dir / "jupyterhub.sqlite"
 
     @property
+    def account_owners(self) -> Path:
+        """Which hub user owns each system account (root-only, see tljh.system.users)."""
+        return self.state_dir / "system-accounts.json"
+
+    @property
     def acme_file(self) -> Path:
         return self.state_dir / "acme.json"
 

@@ -11,11 +11,19 @@ refuses ``@``), so the system name is built from a safe alphabet only:
 
 The mapping stays readable (``Alice.Smith@uni.edu`` becomes
 ``jupyter-alice-smith-uni-edu-<hash>``) and injective: whenever the safe name
-is not the requested name verbatim, a hash of the requested name is appended,
-so two different hub users never share a system account.
+is not the requested name verbatim, 8 hex digits (32 bits) of a hash of the
+requested name are appended, so two different hub users never share a system
+account.  Names that are already safe and short enough (at most 25
+characters, prefix included) are used verbatim, exactly as upstream TLJH does,
+so upgrading an installation keeps every such user's home directory.
 
-Names that were already safe keep exactly the name older TLJH releases gave
-them, so upgrading an installation keeps every user's home directory.
+Earlier releases cut long safe names to 26 characters and appended only 5 hex
+digits (20 bits: a colliding name is found in seconds), and used unsafe short
+names verbatim.  New accounts never get such a name; existing ones are found
+through :func:`legacy_system_username`, and an account is only ever handed to
+the hub user recorded as its owner (see ``tljh.hub.spawner`` and
+``tljh.system.users.AccountOwners``): a name is a lookup key, not a proof of
+ownership.
 """
 
 from __future__ import annotations
@@ -30,14 +38,15 @@ SYSTEM_USER_PREFIX = "jupyter-"
 #: Longest name ``useradd`` accepts.
 MAX_LENGTH = 32
 
-# Names up to this length that are already safe are used verbatim; longer ones
-# are cut to LEGACY_KEEP characters and get a 5 hex digit hash, as earlier
-# releases did (26 + 1 + 5 = 32).
-_LEGACY_VERBATIM_MAX = 25
+# Names up to this length that are already safe are used verbatim, as upstream
+# TLJH does.
+_VERBATIM_MAX = 25
+# Upstream's rule for longer names: cut to 26 characters, then '-' and 5 hex
+# digits (26 + 1 + 5 = 32).  Only used to find existing accounts.
 _LEGACY_KEEP = 26
 _LEGACY_HASH = 5
 
-# Names that had to be changed get a longer hash (8 hex digits = 32 bits).
+# Every name that is not used verbatim gets 8 hex digits (32 bits).
 _HASH = 8
 _KEEP = MAX_LENGTH - 1 - _HASH
 
@@ -76,10 +85,12 @@ def generate_system_username(username: str) -> str:
     The result is a valid user name on Debian 12 and 13 for any input, is at
     most 32 characters long, and different inputs give different results.
     """
-    if _SAFE.match(username) and not _LOOKS_HASHED.search(username):
-        if len(username) <= _LEGACY_VERBATIM_MAX:
-            return username
-        return f"{username[:_LEGACY_KEEP]}-{_digest(username)[:_LEGACY_HASH]}"
+    if (
+        _SAFE.match(username)
+        and not _LOOKS_HASHED.search(username)
+        and len(username) <= _VERBATIM_MAX
+    ):
+        return username
     safe = _sanitize(username)[:_KEEP].rstrip("-")
     return f"{safe}-{_digest(username)[:_HASH]}"
 
@@ -90,12 +101,26 @@ def system_username(hub_name: str) -> str:
 
 
 def legacy_system_username(hub_name: str) -> str:
-    """The system user name TLJH 1.x gave ``hub_name`` (not always valid).
+    """The system user name upstream TLJH gave ``hub_name`` (not always valid).
 
-    Only used to keep serving existing users after an upgrade: if a system
-    user with this name already exists, it is that user's account.
+    Only used to find the account of an existing user after an upgrade.  Such
+    an account is *not* necessarily this user's: another hub user's name can
+    map to the same legacy name (``b.s`` got ``jupyter-b-s-<hash>`` from an
+    earlier release of this rule, which is also the legacy name of the hub user
+    ``b-s-<hash>``; and 5 hex digits collide on purpose in seconds).  Whether
+    it may be used is decided from the ownership record, see
+    :func:`tljh.hub.spawner.choose_account`.
     """
     name = SYSTEM_USER_PREFIX + hub_name
     if len(name) < _LEGACY_KEEP:
         return name
     return f"{name[:_LEGACY_KEEP]}-{_digest(name)[:_LEGACY_HASH]}"
+
+
+def looks_hashed(system_name: str) -> bool:
+    """Whether ``system_name`` ends like a name this rule hashed (``-<8 hex>``).
+
+    Such a name can be both the current name of one hub user and the legacy
+    (verbatim) name of another, so it never proves who owns the account.
+    """
+    return bool(_LOOKS_HASHED.search(system_name))

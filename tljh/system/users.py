@@ -8,16 +8,20 @@ when another process (``adduser``, an admin's ``usermod``) holds the lock on
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import grp
+import json
 import os
 import pwd
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tljh.errors import CommandFailed
+from tljh.errors import CommandFailed, TLJHError
+from tljh.system.files import atomic_write
 from tljh.system.run import run
 
 #: Group of every hub user's system account.
@@ -174,3 +178,94 @@ def remove_user_group(system_name: str, group: str) -> None:
             hint="check that no other tool is editing /etc/group, or remove the user with "
             f"'gpasswd --delete {system_name} {group}', then try again",
         )
+
+
+# -- who owns which account ---------------------------------------------------
+
+
+class AccountConflict(TLJHError):
+    """A hub user's system account is, or may be, another hub user's."""
+
+    @property
+    def jupyterhub_message(self) -> str:
+        """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
+        return f"{self.message}. {self.hint}" if self.hint else self.message
+
+
+#: Mode of the ownership record: hub names can be e-mail addresses, and the
+#: record decides who gets which account, so only root reads or writes it.
+OWNERS_MODE = 0o600
+
+
+class AccountOwners:
+    """The record of which hub user owns each system account.
+
+    A JSON object ``{"jupyter-alice": "alice", ...}`` in a root-only file under
+    the state directory (``/opt/tljh/state/system-accounts.json``).  Written
+    atomically (a crash leaves the old or the new record, never half of one)
+    under an exclusive lock, so two hub processes, or the hub and an admin's
+    tool, never lose each other's entries.
+
+    Why a file and not the account's GECOS field: GECOS is readable by every
+    user (``getent passwd``), and hub names are often e-mail addresses;
+    it cannot hold ``:`` or newlines and splits on ``,``; and on many systems
+    a user may change parts of it with ``chfn``.  The state directory is 0700
+    and root's alone, is kept across reboots and upgrades, and is what the
+    backup of an installation already carries.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def read(self) -> dict[str, str]:
+        """The record: system account -> hub user.  Empty when none exists yet.
+
+        Raises :class:`AccountConflict` when the file is not a valid record:
+        handing out accounts from a damaged record could give one away.
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise self._damaged(f"not JSON ({e})") from e
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise self._damaged("not an object of account names to hub user names")
+        return data
+
+    def _damaged(self, why: str) -> AccountConflict:
+        return AccountConflict(
+            f"the record of who owns which system account ({self.path}) is damaged: {why}",
+            hint="repair it as root (a JSON object such as "
+            '{"jupyter-alice": "alice"}), or restore it from a backup; '
+            "until then no server can start",
+        )
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[dict[str, str]]:
+        """Hold the record's lock; yields the record, saved on exit if changed."""
+        # The lock file sits next to the record in the root-only state
+        # directory, so no user can open it, let alone hold the lock.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, OWNERS_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            owners = self.read()
+            before = dict(owners)
+            yield owners
+            if owners != before:
+                self._write(owners)
+        finally:
+            os.close(fd)
+
+    def _write(self, owners: dict[str, str]) -> None:
+        text = json.dumps(owners, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        atomic_write(self.path, text, mode=OWNERS_MODE)
+
+    def owner_of(self, system_name: str) -> str | None:
+        return self.read().get(system_name)
