@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 import pytest
 
+from tljh.errors import AccountConflict
 from tljh.hooks import hookimpl
 from tljh.hub import plugins
 from tljh.hub.spawner import (
@@ -27,7 +28,7 @@ from tljh.hub.spawner import (
 )
 from tljh.system import users
 from tljh.system.usernames import legacy_system_username, system_username
-from tljh.system.users import AccountConflict, AccountOwners
+from tljh.system.users import AccountOwners
 
 ROOT = os.geteuid() == 0 and shutil.which("useradd") is not None
 

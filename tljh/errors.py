@@ -152,3 +152,12 @@ class ApplyFailed(UnhealthyError):
     def __init__(self, message: str, hint: str, rolled_back: bool) -> None:
         super().__init__(message, hint)
         self.rolled_back = rolled_back
+
+
+class AccountConflict(TLJHError):
+    """A hub user's system account is, or may be, another hub user's."""
+
+    @property
+    def jupyterhub_message(self) -> str:
+        """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
+        return f"{self.message}. {self.hint}" if self.hint else self.message

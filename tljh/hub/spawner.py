@@ -25,12 +25,13 @@ from urllib.parse import quote
 from systemdspawner import SystemdSpawner
 from traitlets import Bool, Dict, List, Unicode, default
 
+from tljh.errors import AccountConflict
 from tljh.hub import plugins
 from tljh.layout import Layout
 from tljh.system import users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import legacy_system_username, looks_hashed, system_username
-from tljh.system.users import AccountConflict, AccountOwners
+from tljh.system.users import AccountOwners
 
 #: Placeholders TLJH adds to SystemdSpawner's templates: the system user
 #: name, and ":<server name>" for a named server ("" for the default one).

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tljh.errors import CommandFailed, TLJHError
+from tljh.errors import AccountConflict, CommandFailed
 from tljh.system.files import atomic_write
 from tljh.system.run import run
 
@@ -181,15 +181,6 @@ def remove_user_group(system_name: str, group: str) -> None:
 
 
 # -- who owns which account ---------------------------------------------------
-
-
-class AccountConflict(TLJHError):
-    """A hub user's system account is, or may be, another hub user's."""
-
-    @property
-    def jupyterhub_message(self) -> str:
-        """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
-        return f"{self.message}. {self.hint}" if self.hint else self.message
 
 
 #: Mode of the ownership record: hub names can be e-mail addresses, and the
