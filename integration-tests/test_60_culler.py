@@ -28,6 +28,12 @@ c.Spawner.environment.update({"JUPYTERHUB_ACTIVITY_INTERVAL": "5"})
 
 @pytest.fixture(scope="module")
 def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
+    # Put back what was there (a plugin may have set the timeout), not the defaults.
+    before = {
+        key: tljh_config("get", key).strip() if f"{key.rsplit('.', 1)[1]}:" in shown else None
+        for shown in [tljh_config("show")]
+        for key in ("services.cull.timeout", "services.cull.every")
+    }
     tljh_config("set", "auth.type", "dummy")
     tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
     tljh_config("set", "services.cull.timeout", str(TIMEOUT))
@@ -36,8 +42,8 @@ def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
     tljh_config("reload")
     yield
     SNIPPET.unlink(missing_ok=True)
-    tljh_config("unset", "services.cull.timeout")
-    tljh_config("unset", "services.cull.every")
+    for key, value in before.items():
+        tljh_config(*(("set", key, value) if value is not None else ("unset", key)))
     tljh_config("reload")
 
 
