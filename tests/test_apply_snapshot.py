@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_install
+from conftest import make_install, mode
 
 from tljh.apply.snapshot import (
     ROLLBACK_NOTE,
@@ -27,20 +26,6 @@ from tljh.apply.snapshot import (
 )
 from tljh.config.history import history_entries
 from tljh.layout import Layout
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """A umask that takes nothing away: every mode must come from the code itself."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import held_lock
+from conftest import held_lock, mode
 
 from tljh.config import store
 from tljh.config.history import HISTORY_KEEP, list_history
@@ -40,20 +39,6 @@ auth:
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     return Layout(prefix=tmp_path)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """A umask that takes nothing away: every mode must come from the code itself."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def write(layout: Layout, text: str) -> None:

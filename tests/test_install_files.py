@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import mode
 
 from tljh.install.context import Context
 from tljh.install.files import step_config, step_directories
 from tljh.install.options import InstallOptions
 from tljh.layout import Layout
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """A umask that takes nothing away: every mode must come from the code itself."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def context(tmp_path: Path, admins: tuple[str, ...] = ()) -> Context:
