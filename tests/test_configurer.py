@@ -14,6 +14,7 @@ from tljh.configurer import apply_config, load_config
 from tljh.errors import ConfigValidationError
 from tljh.layout import Layout
 from tljh.render.hub import (
+    CULLER_ROLE,
     CULLER_SERVICE,
     apply_traitlets,
     memory_bytes,
@@ -21,6 +22,15 @@ from tljh.render.hub import (
 )
 
 LAYOUT = Layout(prefix=Path("/opt/tljh"))
+
+
+def role_named(roles: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (role,) = [r for r in roles if r["name"] == name]
+    return role
+
+
+def role_members(roles: list[dict[str, Any]], name: str) -> list[str]:
+    return list(role_named(roles, name)["users"])
 
 
 def traits(config: dict[str, Any], password: str = "pw") -> dict[str, dict[str, Any]]:
@@ -126,8 +136,11 @@ def test_values_the_mapping_cannot_use_are_refused_by_validation(
 def test_user_lists() -> None:
     t = traits({"users": {"allowed": ["a", "1234"], "admin": ["boss"], "banned": ["eve"]}})
     auth = t["Authenticator"]
-    assert auth["allowed_users"] == {"a", "1234"}
-    assert auth["admin_users"] == {"boss"}
+    # admins always get in
+    assert auth["allowed_users"] == {"a", "1234", "boss"}
+    assert "admin_users" not in auth
+    assert role_members(t["JupyterHub"]["load_roles"], "admin") == ["boss"]
+    assert t["UserCreatingSpawner"]["sudo_users"] == {"boss"}
     assert auth["blocked_users"] == {"eve"}
     # with an allow list, nobody else gets in
     assert "allow_all" not in t.get("FirstUseAuthenticator", {})
@@ -242,7 +255,7 @@ def test_culler_service_and_role() -> None:
     assert "--timeout=600" in service["command"]
     assert "--cull-every=60" in service["command"]
     assert not any("cull-users" in a for a in service["command"])
-    (role,) = hub["load_roles"]
+    role = role_named(hub["load_roles"], CULLER_ROLE)
     assert role["services"] == [CULLER_SERVICE]
     assert sorted(role["scopes"]) == sorted(
         ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -272,13 +285,13 @@ def test_culler_options() -> None:
     assert (app.timeout, app.cull_every, app.concurrency, app.max_age) == (3600, 120, 2, 86400)
     assert app.cull_users is True
     assert app.remove_named_servers is True
-    assert "admin:users" in hub["load_roles"][0]["scopes"]
+    assert "admin:users" in role_named(hub["load_roles"], CULLER_ROLE)["scopes"]
 
 
 def test_culler_disabled() -> None:
     hub = traits({"services": {"cull": {"enabled": False}}})["JupyterHub"]
     assert hub["services"] == []
-    assert hub["load_roles"] == []
+    assert [r["name"] for r in hub["load_roles"]] == ["admin"]
 
 
 def test_real_classes_accept_the_values() -> None:
@@ -297,7 +310,8 @@ def test_real_classes_accept_the_values() -> None:
     auth = FirstUseAuthenticator(config=c)
     assert auth.allow_all is True
     assert auth.create_users is False
-    assert auth.admin_users == {"boss"}
+    assert "boss" in auth.allowed_users
+    assert role_members(hub.load_roles, "admin") == ["boss"]
 
     tmp = TmpAuthenticator(config=as_config(traits({"auth": {"type": "tmp"}})))
     assert tmp.allow_all is True
@@ -341,7 +355,8 @@ def test_upstream_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     c = Config()
     apply_config({"users": {"admin": ["root2"]}}, c)
-    assert c.Authenticator.admin_users == {"root2"}
+    assert role_members(c.JupyterHub.load_roles, "admin") == ["root2"]
+    assert c.UserCreatingSpawner.sudo_users == {"root2"}
     assert c.TraefikProxy.traefik_api_password == "from-secret"
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path}/state/jupyterhub.sqlite"
 

@@ -68,7 +68,8 @@ def test_configure(layout: Layout, plugin: Plugin) -> None:
     (layout.jupyterhub_config_d / "README.txt").write_text("not python")
     c = Config()
     hub_config.configure(c, layout)
-    assert c.Authenticator.admin_users == {"boss"}
+    assert [r["users"] for r in c.JupyterHub.load_roles if r["name"] == "admin"] == [["boss"]]
+    assert c.UserCreatingSpawner.sudo_users == {"boss"}
     assert c.JupyterHub.authenticator_class == "jupyterhub.auth.DummyAuthenticator"
     assert c.JupyterHub.spawner_class == "tljh.hub.spawner.UserCreatingSpawner"
     assert c.TraefikProxy.traefik_api_password == "pw"

@@ -34,6 +34,9 @@ ROOT = os.geteuid() == 0 and shutil.which("useradd") is not None
 
 
 def make_spawner(name: str, admin: bool = False, server: str = "", **kw: Any) -> Any:
+    """A spawner of ``name``; ``admin``: listed in users.admin (admin in the hub, sudo)."""
+    if admin:
+        kw.setdefault("sudo_users", {name})
     user = SimpleNamespace(name=name, id=7, admin=admin, url=f"/user/{name}/")
     orm_spawner = SimpleNamespace(name=server, server=None, display_name=server)
     return UserCreatingSpawner(user=user, orm_spawner=orm_spawner, **kw)
@@ -257,6 +260,10 @@ def test_sudo_only_for_admins() -> None:
     assert make_spawner("student").sudo_disabled() is True
     assert make_spawner("teacher", admin=True).sudo_disabled() is False
     assert make_spawner("teacher", admin=True, admin_sudo=False).sudo_disabled() is True
+    # Made admin on the hub's admin page only: admin in the hub, but no sudo.
+    page_admin = make_spawner("helper", admin=True, sudo_users=set())
+    assert page_admin.sudo_disabled() is True
+    assert users.ADMINS_GROUP in page_admin._groups_for_user()[1]
     # an admin who turned sudo off for everybody keeps it off
     assert make_spawner("student", disable_user_sudo=False).sudo_disabled() is False
 
@@ -348,7 +355,7 @@ def test_accounts_created_without_blocking_the_event_loop(
         assert AccountOwners(Path(record)).read() == {system_username(n): n for n in hub_names}
 
         # the admin is demoted: the next start takes the group away
-        spawners[0].user.admin = False
+        spawners[0].sudo_users = set()
         asyncio.run(spawners[0].ensure_account())
         assert admin not in users.group_members(admins_group)
         assert sorted(recorder.created) == system_names  # no second creation

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from systemdspawner import SystemdSpawner
-from traitlets import Bool, Dict, List, Unicode, default
+from traitlets import Bool, Dict, List, Set, Unicode, default
 
 from tljh.errors import AccountConflict
 from tljh.hub import plugins
@@ -211,10 +211,19 @@ class UserCreatingSpawner(SystemdSpawner):
 
     admin_sudo = Bool(
         True,
-        help="""Let hub admins use sudo inside their servers.
+        help="""Let the users in :attr:`sudo_users` use sudo inside their servers.
 
         Everybody else's server runs with NoNewPrivileges, so sudo and other
         set-uid programs cannot raise their privileges.
+        """,
+    ).tag(config=True)
+
+    sudo_users = Set(
+        Unicode(),
+        help="""Hub users whose servers may use sudo: ``users.admin`` of the TLJH config.
+
+        Only root decides who is root: the admin flag a hub admin sets on the
+        admin page gives rights in the hub, never sudo on the machine.
         """,
     ).tag(config=True)
 
@@ -257,6 +266,8 @@ class UserCreatingSpawner(SystemdSpawner):
         self._system_username: str | None = None
         # What the admin configured; start() lowers it for admins only.
         self._configured_disable_user_sudo: bool = bool(self.disable_user_sudo)
+        # Whether poll() has checked a server started by an earlier hub for sudo.
+        self._sudo_checked = False
 
     @property
     def system_username(self) -> str:
@@ -319,7 +330,7 @@ class UserCreatingSpawner(SystemdSpawner):
         """(groups the account must be in, groups it must not be in)."""
         member = [users.USERS_GROUP]
         not_member = []
-        if self.user.admin:
+        if self.may_sudo():
             member.append(users.ADMINS_GROUP)
         else:
             not_member.append(users.ADMINS_GROUP)
@@ -394,11 +405,53 @@ class UserCreatingSpawner(SystemdSpawner):
         # saved state of an earlier start); name it after the account chosen now.
         self.unit_name = self._expand_user_vars(self.unit_name_template)
         self.disable_user_sudo = self.sudo_disabled()
+        self._sudo_checked = True
         return await super().start()
+
+    def may_sudo(self) -> bool:
+        """Whether this user's servers may use sudo (they are in ``users.admin``)."""
+        return self.admin_sudo and self.user.name in self.sudo_users
 
     def sudo_disabled(self) -> bool:
         """Whether this start runs with NoNewPrivileges (no sudo).
 
         Admins may sudo (they administer the machine); nobody else can.
         """
-        return self._configured_disable_user_sudo and not (self.user.admin and self.admin_sudo)
+        return self._configured_disable_user_sudo and not self.may_sudo()
+
+    async def poll(self) -> int | None:
+        status: int | None = await super().poll()
+        # Once per hub start is enough: users.admin changes only with a restart,
+        # and servers this hub started already run with the right rights.
+        check = not self._sudo_checked
+        self._sudo_checked = True
+        if status is None and check and not self.may_sudo() and await self._runs_with_sudo():
+            # Removed from users.admin while the server ran: its processes keep
+            # the admin group they started with, and sudo trusts that group, so
+            # taking it away from the account is not enough.  Stop the server;
+            # the next start runs without sudo.
+            self.log.warning(
+                "Stopping %s: %s is no longer an admin, and the server still runs with sudo",
+                self.unit_name,
+                self.user.name,
+            )
+            await self.stop()
+            await asyncio.to_thread(
+                users.remove_user_group, self.system_username, users.ADMINS_GROUP
+            )
+            return 0
+        return status
+
+    async def _runs_with_sudo(self) -> bool:
+        """Whether the running unit was started without NoNewPrivileges."""
+        proc = await asyncio.create_subprocess_exec(
+            "systemctl",
+            "show",
+            "--property=NoNewPrivileges",
+            "--value",
+            self.unit_name,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await proc.communicate()
+        return out.decode().strip() == "no"

@@ -140,10 +140,11 @@ def traitlets_from_config(
     )
 
     # -- who may log in ---------------------------------------------------------
+    admins = sorted({str(u) for u in users["admin"]})
+    # Admins always get in (Authenticator.admin_users used to let them in).
     put(
         "Authenticator",
-        allowed_users={str(u) for u in users["allowed"]},
-        admin_users={str(u) for u in users["admin"]},
+        allowed_users={str(u) for u in users["allowed"]} | set(admins),
         blocked_users={str(u) for u in users["banned"]},
     )
     class_name = authenticator.rsplit(".", 1)[-1]
@@ -199,6 +200,7 @@ def traitlets_from_config(
     )
     put(
         "UserCreatingSpawner",
+        sudo_users=set(admins),
         user_groups={
             str(group): [str(u) for u in (members or [])]
             for group, members in (users.get("extra_user_groups") or {}).items()
@@ -211,6 +213,10 @@ def traitlets_from_config(
     if config["services"]["cull"]["enabled"]:
         services.append(culler_service(config, layout))
         roles.append(culler_role(config))
+    # users.admin is the whole list of admins: JupyterHub sets the admin role's
+    # members to exactly these at every start, taking the admin flag away from
+    # anyone removed (Authenticator.admin_users could only ever add).
+    roles.append({"name": "admin", "users": admins})
     put("JupyterHub", services=services, load_roles=roles)
 
     return traits
