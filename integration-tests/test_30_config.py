@@ -128,7 +128,7 @@ def test_edit_valid_change_is_applied(hub_url: str, admin_token: str, tmp_path: 
     proc = tljh("edit", env={"EDITOR": editor, "VISUAL": ""})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "teacher-by-edit" in CONFIG.read_text()
-    # JupyterHub creates the users of admin_users when it starts.
+    # JupyterHub creates the users of the admin role (users.admin) when it starts.
     r = user_model(hub_url, admin_token, "teacher-by-edit")
     assert r.status_code == 200, r.text
     assert r.json()["admin"] is True
