@@ -20,12 +20,8 @@ import pytest
 from tljh.errors import AccountConflict
 from tljh.hooks import hookimpl
 from tljh.hub import plugins
-from tljh.hub.spawner import (
-    UserCreatingSpawner,
-    choose_account,
-    oauth_client_id,
-    server_suffix,
-)
+from tljh.hub.accounts import choose_account, oauth_client_id, server_suffix
+from tljh.hub.spawner import UserCreatingSpawner
 from tljh.system import users
 from tljh.system.usernames import legacy_system_username, system_username
 from tljh.system.users import AccountOwners
