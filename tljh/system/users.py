@@ -9,9 +9,9 @@ when another process (``adduser``, an admin's ``usermod``) holds the lock on
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import grp
 import json
+import math
 import os
 import pwd
 import stat
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tljh.errors import AccountConflict, CommandFailed
-from tljh.system.files import atomic_write
+from tljh.system.files import PRIVATE_FILE, atomic_write, exclusive_lock, make_private_dirs
 from tljh.system.run import run
 
 #: Group of every hub user's system account.
@@ -183,11 +183,6 @@ def remove_user_group(system_name: str, group: str) -> None:
 # -- who owns which account ---------------------------------------------------
 
 
-#: Mode of the ownership record: hub names can be e-mail addresses, and the
-#: record decides who gets which account, so only root reads or writes it.
-OWNERS_MODE = 0o600
-
-
 class AccountOwners:
     """The record of which hub user owns each system account.
 
@@ -239,24 +234,19 @@ class AccountOwners:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[dict[str, str]]:
-        """Hold the record's lock; yields the record, saved on exit if changed."""
+        """Hold the record's lock; yields the record, saved on exit if changed.
+
+        Waits as long as another holder needs: holders are the hub's own starts.
+        """
         # The lock file sits next to the record in the root-only state
         # directory, so no user can open it, let alone hold the lock.
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, OWNERS_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        make_private_dirs(self.path.parent)
+        with exclusive_lock(self._lock_path, timeout=math.inf):
             owners = self.read()
             before = dict(owners)
             yield owners
             if owners != before:
-                self._write(owners)
-        finally:
-            os.close(fd)
-
-    def _write(self, owners: dict[str, str]) -> None:
-        text = json.dumps(owners, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        atomic_write(self.path, text, mode=OWNERS_MODE)
-
-    def owner_of(self, system_name: str) -> str | None:
-        return self.read().get(system_name)
+                # Hub names can be e-mail addresses, and the record decides who
+                # gets which account: root alone reads or writes it.
+                text = json.dumps(owners, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+                atomic_write(self.path, text, mode=PRIVATE_FILE)
