@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from urllib.parse import quote
 
 from tljh.errors import AccountConflict
+from tljh.layout import Layout
 from tljh.system.usernames import legacy_system_username, looks_hashed, system_username
 
 # A named server's unit is "<system name>:<server>".  systemd allows ':' in
@@ -67,17 +68,27 @@ def _refuse(hub_name: str, system_name: str, why: str, what_to_do: str) -> Accou
     )
 
 
+def recorded_account(owners: Mapping[str, str], hub_name: str) -> str | None:
+    """The account the record gives ``hub_name``, if any."""
+    for system_name, owner in sorted(owners.items()):
+        if owner == hub_name:
+            return system_name
+    return None
+
+
 def choose_account(
     hub_name: str,
     owners: MutableMapping[str, str],
     exists: Callable[[str], bool],
     hub_users: Callable[[], Iterable[str]],
+    record: str = str(Layout().account_owners),
 ) -> str:
     """The system account of ``hub_name``; records a new or adopted one in ``owners``.
 
     ``owners`` maps system account -> hub user (the ownership record), ``exists``
     says whether a system account exists, ``hub_users`` lists the hub's users
-    (only called when an unrecorded account is found).
+    (only called when an unrecorded account is found); ``record`` is where the
+    record lives, for the messages that tell an admin what to change.
 
     1. An account recorded for ``hub_name`` is its account.
     2. An existing account under the user's upstream (legacy) name is adopted if
@@ -103,9 +114,9 @@ def choose_account(
     Raises :class:`AccountConflict` (shown on the spawn page) when the account
     is, or may be, another hub user's.
     """
-    for system_name, owner in sorted(owners.items()):
-        if owner == hub_name:
-            return system_name
+    mine = recorded_account(owners, hub_name)
+    if mine is not None:
+        return mine
     current = system_username(hub_name)
     legacy = legacy_system_username(hub_name)
     if legacy != current and exists(legacy) and legacy not in owners:
@@ -116,10 +127,10 @@ def choose_account(
                 "exists without an owner record, and its name is also one TLJH gives "
                 "to another user name",
                 f'record it as this user\'s account if it is (add "{legacy}": '
-                f'"{hub_name}" to the JSON object in /opt/tljh/state/system-accounts.json '
+                f'"{hub_name}" to the JSON object in {record} '
                 f"as root), or rename it ('usermod -l NEW {legacy}') if it is not",
             )
-        _refuse_if_claimed(hub_name, legacy, hub_users, by_legacy_name=True)
+        _refuse_if_claimed(hub_name, legacy, hub_users, record, by_legacy_name=True)
         owners[legacy] = hub_name
         return legacy
     if current in owners:
@@ -128,10 +139,12 @@ def choose_account(
             current,
             "belongs to another hub user",
             "rename this hub user, or give the account to this user by changing its "
-            "entry in /opt/tljh/state/system-accounts.json (as root) if it really is theirs",
+            f"entry in {record} (as root) if it really is theirs",
         )
     if exists(current):
-        _refuse_if_claimed(hub_name, current, hub_users, by_legacy_name=not looks_hashed(current))
+        _refuse_if_claimed(
+            hub_name, current, hub_users, record, by_legacy_name=not looks_hashed(current)
+        )
     owners[current] = hub_name
     return current
 
@@ -140,6 +153,7 @@ def _refuse_if_claimed(
     hub_name: str,
     system_name: str,
     hub_users: Callable[[], Iterable[str]],
+    record: str,
     by_legacy_name: bool,
 ) -> None:
     """Raise if another hub user's name also maps to the unrecorded ``system_name``."""
@@ -154,6 +168,6 @@ def _refuse_if_claimed(
                 system_name,
                 "exists without an owner record, and another hub user's name maps to it too",
                 f'record the account for its owner (add "{system_name}": "<hub user>" to '
-                "the JSON object in /opt/tljh/state/system-accounts.json as root); the other "
+                f"the JSON object in {record} as root); the other "
                 "user then gets an account of their own",
             )

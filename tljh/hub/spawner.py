@@ -23,7 +23,7 @@ from traitlets import Bool, Dict, List, Set, Unicode, default
 
 from tljh.errors import AccountConflict
 from tljh.hub import plugins
-from tljh.hub.accounts import choose_account, oauth_client_id, server_suffix
+from tljh.hub.accounts import choose_account, oauth_client_id, recorded_account, server_suffix
 from tljh.layout import Layout
 from tljh.system import users
 from tljh.system.paths import USER_PATH
@@ -141,10 +141,7 @@ class UserCreatingSpawner(SystemdSpawner):
             owners = self._owners().read()
         except AccountConflict:
             owners = {}
-        for system_name, owner in sorted(owners.items()):
-            if owner == self.user.name:
-                return system_name
-        return system_username(self.user.name)
+        return recorded_account(owners, self.user.name) or system_username(self.user.name)
 
     def _owners(self) -> AccountOwners:
         return AccountOwners(Path(self.account_owners_file))
@@ -207,7 +204,9 @@ class UserCreatingSpawner(SystemdSpawner):
                     )
                 return hub_users
 
-            return choose_account(self.user.name, owners, users.user_exists, listed)
+            return choose_account(
+                self.user.name, owners, users.user_exists, listed, self.account_owners_file
+            )
 
     def _ensure_account(self, system_name: str) -> bool:
         """Blocking: create the account and fix its groups.  True if created."""
