@@ -11,7 +11,7 @@ from tljh.config.validate import check
 from tljh.config.values import add_item
 from tljh.errors import ConfigError
 from tljh.install.context import Context
-from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file
+from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file, tighten_files
 
 DEFAULT_CONFIG = """\
 # The configuration of The Littlest JupyterHub.
@@ -47,10 +47,7 @@ def step_directories(ctx: Context) -> list[str]:
     # The admin's snippets, often written with 'sudo nano' (0644): root's alone,
     # in case the directory is ever opened up again.
     for directory in (lay.jupyterhub_config_d, lay.traefik_config_d):
-        for path in sorted(directory.iterdir()):
-            if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
-                os.chmod(path, path.stat().st_mode & 0o700)
-                changes.append(f"made {path} readable by root only")
+        changes += [f"made {path} readable by root only" for path in tighten_files(directory)]
     # Earlier releases locked config/.config.yaml.lock, readable by everyone: a
     # student holding it blocked every change.  The lock is in state/ now
     # (Layout.config_lock); the old file is only a door left open.
@@ -119,17 +116,14 @@ def step_secrets(ctx: Context) -> list[str]:
     changes = []
     for path, nbytes in [(lay.traefik_api_secret, 32), (lay.cookie_secret, 32)]:
         if path.exists() and path.stat().st_size > 0:
-            if (path.stat().st_mode & 0o777) != 0o600:
-                os.chmod(path, 0o600)
+            if (path.stat().st_mode & 0o777) != PRIVATE_FILE:
+                os.chmod(path, PRIVATE_FILE)
                 changes.append(f"made {path} private")
             continue
-        ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
+        ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=PRIVATE_FILE)
         changes.append(f"generated {path}")
     # Files the hub made before it ran with UMask=0077 (older installs).
-    for path in lay.state_dir.iterdir():
-        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
-            os.chmod(path, path.stat().st_mode & 0o700)
-            changes.append(f"made {path} private")
+    changes += [f"made {path} private" for path in tighten_files(lay.state_dir)]
     if changes:
         ctx.hub_changed = ctx.proxy_changed = True
     return changes

@@ -145,6 +145,19 @@ def make_private_dirs(path: Path) -> bool:
     return bool(missing)
 
 
+def tighten_files(directory: Path) -> list[Path]:
+    """Take group and other bits off the regular files in ``directory``; returns those changed.
+
+    Symlinks are left alone: chmod would follow them to whatever they point at.
+    """
+    changed = []
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            os.chmod(path, path.stat().st_mode & 0o700)
+            changed.append(path)
+    return changed
+
+
 def ensure_private_dir(path: Path) -> bool:
     """``path`` as a directory only its owner may enter (0700), created or tightened.
 
