@@ -99,6 +99,20 @@ def tljh_config(*args: str, check: bool = True) -> str:
     return run([TLJH_CONFIG, *args], check=check).stdout
 
 
+#: The password every user has under the dummy authenticator.
+DUMMY_PASSWORD = "integration-test-password"
+
+
+def use_dummy_auth(*settings: tuple[str, str]) -> None:
+    """For tests about something other than logging in: the dummy authenticator with
+    :data:`DUMMY_PASSWORD`, plus ``settings`` (key, value); then one reload."""
+    tljh_config("set", "auth.type", "dummy")
+    tljh_config("set", "auth.DummyAuthenticator.password", DUMMY_PASSWORD)
+    for key, value in settings:
+        tljh_config("set", key, value)
+    tljh_config("reload")
+
+
 @pytest.fixture(scope="session")
 def hub_url() -> str:
     return HUB_URL

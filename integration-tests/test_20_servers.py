@@ -9,21 +9,18 @@ import stat
 from collections.abc import Iterator
 
 import pytest
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 from machine import ADMIN, system_name, unit_property
 
-PASSWORD = "integration-test-password"
 STUDENT = "student"
 EMAIL_USER = "Grace.Hopper@example.org"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def dummy_auth_and_limits(tljh_config) -> Iterator[None]:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("set", "limits.memory", "1G")
-    tljh_config("set", "limits.cpu", "1")
-    tljh_config("reload")
+    use_dummy_auth(("limits.memory", "1G"), ("limits.cpu", "1"))
     yield
 
 

@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from machine import system_name
 
 if os.environ.get("TLJH_INTEGRATION") != "1":
@@ -32,7 +34,6 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-PASSWORD = "integration-test-password"
 STUDENT = "browser-student"
 INTRUDER = "browser-intruder"
 CHROMIUM = "/usr/bin/chromium"
@@ -53,10 +54,8 @@ OpenBrowser = Callable[[], AbstractContextManager[Page]]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dummy_auth(tljh_config: Callable[..., str]) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+def dummy_auth() -> None:
+    use_dummy_auth()
 
 
 @pytest.fixture(scope="module")

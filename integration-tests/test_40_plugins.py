@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from bootstrapping import SOURCE, assert_ok, changes, run_bootstrap
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 
 PLUGIN = SOURCE / "integration-tests" / "plugins" / "tljh-test-plugin"
 MARKERS = Path("/var/lib/tljh-test-plugin")
 HUB_PYTHON = "/opt/tljh/hub/bin/python3"
 USER_PYTHON = "/opt/tljh/user/bin/python3"
-PASSWORD = "integration-test-password"
 
 
 def imports(python: str, module: str) -> bool:
@@ -84,9 +85,7 @@ def test_custom_jupyterhub_config_runs_in_the_hub(installed: str) -> None:
 
 
 def test_new_user_create(installed: str, hub_url: str, tljh_config) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+    use_dummy_auth()
     client = HubClient(hub_url)
     client.login("plugin-newcomer", PASSWORD)
     client.start_server()

@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pytest
 from bootstrapping import assert_ok, changes, run_bootstrap, start_bootstrap
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 
-PASSWORD = "integration-test-password"
 HUB_ENV = Path("/opt/tljh/hub")
 USER_ENV = Path("/opt/tljh/user")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dummy_auth(tljh_config) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+def dummy_auth() -> None:
+    use_dummy_auth()
 
 
 def healthy(hub_url: str, user: str) -> None:

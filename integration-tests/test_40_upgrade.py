@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 
 from bootstrapping import assert_ok, changes, run_bootstrap
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 from machine import unit_property
 
-PASSWORD = "integration-test-password"
 HUB_PYTHON = "/opt/tljh/hub/bin/python3"
 UV = "/opt/tljh/hub/bin/uv"
 # A hub requirement (pluggy>=1.5,<2) whose lowest allowed release is older
@@ -24,9 +25,7 @@ def version(package: str) -> str:
 
 
 def test_rerun_upgrades_hub_packages_and_servers_survive(hub_url: str, tljh_config) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+    use_dummy_auth()
     client = HubClient(hub_url)
     client.login("upgrader", PASSWORD)
     client.start_server()

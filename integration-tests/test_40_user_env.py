@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from bootstrapping import assert_ok, run_bootstrap
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 
-PASSWORD = "integration-test-password"
 USER_PYTHON = "/opt/tljh/user/bin/python3"
 
 RUN = (
@@ -36,10 +37,8 @@ def importable(client: HubClient, module: str) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dummy_auth(tljh_config) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+def dummy_auth() -> None:
+    use_dummy_auth()
 
 
 @pytest.fixture(scope="module")

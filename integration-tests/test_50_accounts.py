@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient, HubError
 from machine import hub_errors, system_name, unit_property
 
-PASSWORD = "integration-accounts-password"
 RECORD = Path("/opt/tljh/state/system-accounts.json")
 NAMED_SERVERS = Path("/opt/tljh/config/jupyterhub_config.d/test-50-named-servers.py")
 
@@ -40,9 +41,7 @@ READ_HOME = (
 @pytest.fixture(scope="module", autouse=True)
 def dummy_auth_and_named_servers(tljh_config) -> Iterator[None]:
     NAMED_SERVERS.write_text("c.JupyterHub.allow_named_servers = True\n")
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+    use_dummy_auth()
     yield
     NAMED_SERVERS.unlink()
     tljh_config("reload")

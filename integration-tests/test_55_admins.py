@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 from machine import system_name, unit_property
 
-PASSWORD = "integration-test-password"
 DEPUTY = "deputy-teacher"
 HELPER = "page-admin-helper"
 SUDO_RC = (
@@ -24,10 +25,8 @@ SUDO_RC = (
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dummy_auth(tljh_config: Callable[..., str]) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+def dummy_auth() -> None:
+    use_dummy_auth()
 
 
 def logged_in(hub_url: str, name: str) -> HubClient:

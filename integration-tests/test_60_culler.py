@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 from machine import unit_property
 
-PASSWORD = "integration-test-password"
 IDLE, BUSY = "culler-idle", "culler-busy"
 TIMEOUT, EVERY = 30, 5
 SNIPPET = Path("/opt/tljh/config/jupyterhub_config.d/60-test-fast-activity.py")
@@ -34,12 +35,8 @@ def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
         for shown in [tljh_config("show")]
         for key in ("services.cull.timeout", "services.cull.every")
     }
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("set", "services.cull.timeout", str(TIMEOUT))
-    tljh_config("set", "services.cull.every", str(EVERY))
     SNIPPET.write_text(FAST_ACTIVITY)
-    tljh_config("reload")
+    use_dummy_auth(("services.cull.timeout", str(TIMEOUT)), ("services.cull.every", str(EVERY)))
     yield
     SNIPPET.unlink(missing_ok=True)
     for key, value in before.items():

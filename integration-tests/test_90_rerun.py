@@ -8,17 +8,16 @@ import time
 from pathlib import Path
 
 from bootstrapping import bootstrap_argv
+from conftest import DUMMY_PASSWORD as PASSWORD
+from conftest import use_dummy_auth
 from hubclient import HubClient
 from machine import unit_property
 
 SOURCE = Path(__file__).resolve().parents[1]
-PASSWORD = "integration-test-password"
 
 
 def test_rerun_changes_nothing_and_servers_survive(hub_url: str, tljh_config, timings) -> None:
-    tljh_config("set", "auth.type", "dummy")
-    tljh_config("set", "auth.DummyAuthenticator.password", PASSWORD)
-    tljh_config("reload")
+    use_dummy_auth()
     client = HubClient(hub_url)
     client.login("survivor", PASSWORD)
     client.start_server()
