@@ -50,8 +50,24 @@ INSTALL_OPTIONS = (
         {
             "action": "append",
             "default": [],
-            "metavar": "NAME",
-            "help": "make NAME an admin of the hub (repeatable)",
+            "nargs": "+",
+            "metavar": "NAME[:PASSWORD]",
+            "help": (
+                "make NAME an admin of the hub (repeatable; several names per flag); without a "
+                "password the first login sets it.  NAME:PASSWORD sets the first-use password, but "
+                "everyone on this server can read it in the process list while the install runs: "
+                "prefer --admin-password-file"
+            ),
+        },
+    ),
+    (
+        "--admin-password-file",
+        {
+            "metavar": "PATH",
+            "help": (
+                "a file only root can read, with one NAME:PASSWORD line per admin: each NAME "
+                "becomes an admin with that first-use password"
+            ),
         },
     ),
     (

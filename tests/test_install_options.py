@@ -75,7 +75,7 @@ def test_bootstrap_and_installer_parse_the_same_options(bootstrap: ModuleType) -
     "argv",
     [
         ["--admin", "ada", "--plugin", "p1", "p2", "--plugin", "p3", "--user-env", "venv"],
-        ["--admin=ada", "--adm", "bob", "--user-requirements-txt-url", "https://x/r.txt"],
+        ["--admin=ada", "--admin", "bob", "--user-req", "https://x/r.txt"],
         ["--conda-installer-url", "/srv/mf.sh", "--conda-installer-sha256", "0" * 64],
         [],
     ],

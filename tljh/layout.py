@@ -115,6 +115,11 @@ class Layout:
         return self.state_dir / "jupyterhub.sqlite"
 
     @property
+    def firstuse_passwords(self) -> Path:
+        """FirstUseAuthenticator's password database (bcrypt hashes; upstream's place)."""
+        return self.state_dir / "passwords.dbm"
+
+    @property
     def account_owners(self) -> Path:
         """Which hub user owns each system account (root-only, see tljh.system.users)."""
         return self.state_dir / "system-accounts.json"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pluggy
 
-from tljh.install.options import InstallOptions
+from tljh.install.options import AdminRequest, InstallOptions
 from tljh.layout import Layout
 from tljh.system.userenv import UserEnvironment
 
@@ -30,6 +30,8 @@ class Context:
     #: The hub packages step upgraded packages this process has already imported
     #: (ruamel.yaml, pluggy, ...): the remaining steps run in a fresh process.
     restart_installer: bool = False
+    #: ``--admin`` and ``--admin-password-file``, once read (tljh.install.admins).
+    admins: list[AdminRequest] | None = None
 
 
 #: A step looks at the machine, changes what differs, and returns what it changed.

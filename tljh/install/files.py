@@ -10,6 +10,7 @@ from tljh.config.store import config_lock, dump_yaml, read_config, save_config
 from tljh.config.validate import check
 from tljh.config.values import add_item
 from tljh.errors import ConfigError
+from tljh.install.admins import requested_admins
 from tljh.install.context import Context
 from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file, tighten_files
 
@@ -62,8 +63,8 @@ def step_directories(ctx: Context) -> list[str]:
 def step_config(ctx: Context) -> list[str]:
     """Write the default config, add ``--admin`` names, let plugins change it, validate it.
 
-    Raises :class:`ConfigError` when the config (after plugins changed it) is invalid;
-    nothing is saved then.
+    Raises :class:`ConfigError` when the config (after plugins changed it) is invalid,
+    :class:`InstallError` for a bad ``--admin`` or password file; nothing is saved then.
     """
     lay = ctx.layout
     changes = []
@@ -77,7 +78,7 @@ def step_config(ctx: Context) -> list[str]:
     with config_lock(lay):
         config = read_config(lay)
         added = []
-        for name in ctx.options.admin:
+        for name in [request.name for request in requested_admins(ctx)]:
             admins = ((config.get("users") or {}).get("admin")) or []
             if name not in admins:
                 add_item(config, "users.admin", name)

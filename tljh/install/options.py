@@ -66,9 +66,19 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "--admin",
-        "make NAME an admin of the hub (repeatable)",
-        metavar="NAME",
+        "make NAME an admin of the hub (repeatable; several names per flag); without a "
+        "password the first login sets it.  NAME:PASSWORD sets the first-use password, "
+        "but everyone on this server can read it in the process list while the install "
+        "runs: prefer --admin-password-file",
+        metavar="NAME[:PASSWORD]",
         repeatable=True,
+        several=True,
+    ),
+    Option(
+        "--admin-password-file",
+        "a file only root can read, with one NAME:PASSWORD line per admin: each NAME "
+        "becomes an admin with that first-use password",
+        metavar="PATH",
     ),
     Option(
         "--plugin",
@@ -106,6 +116,7 @@ class InstallOptions:
     """What the admin asked the installer for; one field per :data:`OPTIONS` entry."""
 
     admin: tuple[str, ...] = ()
+    admin_password_file: str | None = None
     plugin: tuple[str, ...] = ()
     user_requirements_txt_url: str | None = None
     user_env: str | None = None
@@ -123,6 +134,87 @@ class InstallOptions:
                 value = tuple(v for group in groups for v in group if v)
             values[option.dest] = value
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    """One admin the installer was asked for, and the first-use password to set, if any."""
+
+    name: str
+    password: str | None = None
+    #: Where it was asked for, for messages: "--admin" or "<file>, line N".
+    source: str = "--admin"
+
+    def __repr__(self) -> str:
+        # Never show the password, not even in a traceback.
+        shown = "None" if self.password is None else "'***'"
+        return f"AdminRequest(name={self.name!r}, password={shown}, source={self.source!r})"
+
+
+def split_admin(value: str, source: str = "--admin") -> AdminRequest:
+    """``NAME`` or ``NAME:PASSWORD`` (upstream TLJH's form) as a request.
+
+    The name ends at the first ':', so a password may contain ':'.  Raises
+    :class:`InstallError` for an empty name or password.
+    """
+    name, colon, password = value.partition(":")
+    if not name.strip() or name != name.strip():
+        raise InstallError(
+            f"{source}: the admin name is empty or has spaces around it",
+            "write the name before the ':', e.g. --admin ms.frizzle (the first login "
+            "sets the password) or use --admin-password-file",
+        )
+    if colon and not password:
+        raise InstallError(
+            f"{source}: there is no password after '{name}:'",
+            f"leave out the ':' (--admin {name}) to let the first login set the password",
+        )
+    return AdminRequest(name, password if colon else None, source)
+
+
+def parse_password_lines(text: str, path: str) -> list[AdminRequest]:
+    """The ``NAME:PASSWORD`` lines of an admin password file (blank lines and lines
+    starting with '#' are skipped).
+
+    Raises :class:`InstallError` naming the line (never its password) when a line
+    has no ':' or an empty name or password.
+    """
+    requests = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        source = f"{path}, line {number}"
+        if ":" not in line:
+            raise InstallError(
+                f"{source} has no ':' between a name and a password",
+                "write one NAME:PASSWORD per line, e.g. 'ms.frizzle:a long password'",
+            )
+        requests.append(split_admin(line.lstrip(), source))
+    if not requests:
+        raise InstallError(
+            f"{path} holds no NAME:PASSWORD line",
+            "write one NAME:PASSWORD line per admin, or leave out --admin-password-file",
+        )
+    return requests
+
+
+def merge_admins(requests: Sequence[AdminRequest]) -> list[AdminRequest]:
+    """One request per name, in first-seen order; a password given once counts.
+
+    Raises :class:`InstallError` when one name is given two different passwords.
+    """
+    merged: dict[str, AdminRequest] = {}
+    for request in requests:
+        seen = merged.get(request.name)
+        if seen is None or seen.password is None:
+            merged[request.name] = request
+        elif request.password is not None and request.password != seen.password:
+            raise InstallError(
+                f"{request.name} is given two different passwords ({seen.source} "
+                f"and {request.source})",
+                "give each admin one password",
+            )
+    return list(merged.values())
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

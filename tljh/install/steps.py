@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 
 from tljh.install.accounts import step_groups, step_sudoers
+from tljh.install.admins import step_admin_passwords
 from tljh.install.context import Context, Step
 from tljh.install.files import step_config, step_directories, step_secrets, step_tljh_config_link
 from tljh.install.packages import (
@@ -35,6 +36,7 @@ STEPS: list[tuple[str, Step]] = [
     ("directories", step_directories),
     ("hub packages", step_hub_packages),
     ("config", step_config),
+    ("admin passwords", step_admin_passwords),
     ("groups", step_groups),
     ("sudoers", step_sudoers),
     ("user environment", step_user_env),

@@ -13,6 +13,7 @@ uses (:mod:`tljh.config.kinds`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tljh.config.kinds import KindError, host_port, parse_memory
@@ -21,6 +22,9 @@ from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
 
 DEFAULT_AUTHENTICATOR = DEFAULT_AUTH_TYPE
+FIRSTUSE_AUTHENTICATOR = "firstuseauthenticator.FirstUseAuthenticator"
+#: FirstUseAuthenticator's own default for ``min_password_length``.
+FIRSTUSE_MIN_PASSWORD_LENGTH = 7
 
 # Authenticators whose own login step decides who gets in (first login sets
 # the password, admins approve sign-ups, anyone gets a temporary account...).
@@ -57,6 +61,21 @@ def resolve_authenticator(auth_type: str) -> str:
     if name in AUTH_ALIASES:
         return AUTH_ALIASES[name]
     return name.replace(":", ".")
+
+
+def firstuse_settings(config: Mapping[str, Any], layout: Layout) -> tuple[bool, Path, int]:
+    """FirstUseAuthenticator as the hub will run it: (whether it is the hub's
+    authenticator, its password file, its shortest password)."""
+    auth = config["auth"]
+    used = (
+        resolve_authenticator(auth.get("type") or DEFAULT_AUTHENTICATOR) == FIRSTUSE_AUTHENTICATOR
+    )
+    section = auth.get("FirstUseAuthenticator") or {}
+    path = section.get("dbm_path") or layout.firstuse_passwords
+    length = section.get("min_password_length")
+    if not isinstance(length, int) or isinstance(length, bool):
+        length = FIRSTUSE_MIN_PASSWORD_LENGTH
+    return used, Path(path), length
 
 
 def memory_bytes(value: Any) -> int | None:
@@ -153,9 +172,9 @@ def traitlets_from_config(
     )
     if authenticator in _OPEN_AUTHENTICATORS and not users["allowed"] and not explicit_allow_all:
         put(class_name, allow_all=True)
-    if authenticator == "firstuseauthenticator.FirstUseAuthenticator":
+    if authenticator == FIRSTUSE_AUTHENTICATOR:
         # Its password file; otherwise it would depend on the hub's working directory.
-        put(class_name, dbm_path=str(layout.state_dir / "passwords.dbm"))
+        put(class_name, dbm_path=str(layout.firstuse_passwords))
     # auth.<ClassName>.<trait>: value, passed through as they are (validation
     # made sure every key but 'type' holds such a section).
     for key, value in auth.items():
