@@ -192,7 +192,7 @@ def test_remove_item_finds_unquoted_number() -> None:
 def test_with_defaults_merges_deeply_and_keeps_inputs() -> None:
     config = {"limits": {"memory": "1G"}, "users": None, "auth": {"type": "dummy"}}
     merged = with_defaults(config)
-    assert merged["limits"] == {"memory": "1G", "cpu": None}
+    assert merged["limits"] == {"memory": "1G", "cpu": None, "groups": {}, "users": {}}
     assert merged["users"] == {"allowed": [], "banned": [], "admin": [], "extra_user_groups": {}}
     assert merged["auth"]["type"] == "dummy"
     assert merged["auth"]["FirstUseAuthenticator"] == {"create_users": False}
@@ -229,7 +229,7 @@ def test_defaults_match_the_documented_tree() -> None:
         "max_age": 0,
         "remove_named_servers": False,
     }
-    assert DEFAULTS["limits"] == {"memory": None, "cpu": None}
+    assert DEFAULTS["limits"] == {"memory": None, "cpu": None, "groups": {}, "users": {}}
 
 
 def test_with_defaults_returns_plain_types() -> None:

@@ -123,6 +123,8 @@ def key_format_problem(fmt: str, key: str, parent: str) -> str | None:
             f"unknown key; {parent} holds 'type' and sections named after an authenticator "
             f"class, like {parent}.FirstUseAuthenticator{hint}"
         )
+    if fmt == "hub_name":
+        return _fmt_username(key)
     if fmt == "group_name":
         if not _GROUP_RE.match(key) or len(key) > 32:
             return (

@@ -125,6 +125,59 @@ def _usernames(description: str, example: str) -> Node:
     }
 
 
+def _memory_limit(description: str, example: str) -> Node:
+    return {
+        "type": ["string", "integer", "null"],
+        "format": "memory",
+        "default": None,
+        "expect": "a memory size such as 512M or 2G",
+        "description": description,
+        "example": example,
+    }
+
+
+def _cpu_limit(description: str, example: str) -> Node:
+    return {
+        "type": ["number", "null"],
+        "exclusiveMinimum": 0,
+        "default": None,
+        "expect": "a number of CPUs greater than 0",
+        "description": description,
+        "example": example,
+    }
+
+
+def _limits_by(key_name: str, description: str, whose: str, example_key: str) -> Node:
+    """``limits.groups`` / ``limits.users``: a name, then ``memory`` and ``cpu``.
+
+    Names may hold dots (``ms.frizzle``, e-mail addresses): ``dottedKeys`` tells
+    :func:`join_dotted_names` to read ``limits.users.ms.frizzle.memory`` as the
+    user ``ms.frizzle``.
+    """
+    return {
+        "type": ["object", "null"],
+        "description": description,
+        "default": {},
+        "keyFormat": "hub_name",
+        "keyName": key_name,
+        "dottedKeys": True,
+        "additionalProperties": {
+            "type": ["object", "null"],
+            "description": f"Limits for {whose}; a key left out (or null) keeps the general one.",
+            "properties": {
+                "memory": _memory_limit(
+                    f"Maximum memory for {whose}, in the grammar of limits.memory.",
+                    f"tljh-config set {example_key}.memory 4G",
+                ),
+                "cpu": _cpu_limit(
+                    f"Maximum CPUs for {whose}.",
+                    f"tljh-config set {example_key}.cpu 2",
+                ),
+            },
+        },
+    }
+
+
 SCHEMA: Node = {
     "type": "object",
     "description": "The Littlest JupyterHub configuration (config.yaml).",
@@ -210,28 +263,35 @@ SCHEMA: Node = {
         },
         "limits": {
             "type": ["object", "null"],
-            "description": "Resource limits for each user's server.",
+            "description": (
+                "Resource limits for each user's server.  The most specific one applies: "
+                "limits.users, then limits.groups, then limits.memory/limits.cpu."
+            ),
             "reload": ["hub"],
             "properties": {
-                "memory": {
-                    "type": ["string", "integer", "null"],
-                    "format": "memory",
-                    "default": None,
-                    "expect": "a memory size such as 512M or 2G",
-                    "description": (
-                        "Maximum memory per user: a number with K, M, G or T "
-                        "(e.g. 512M, 1.5G) or a number of bytes; null for no limit."
-                    ),
-                    "example": "tljh-config set limits.memory 1G",
-                },
-                "cpu": {
-                    "type": ["number", "null"],
-                    "exclusiveMinimum": 0,
-                    "default": None,
-                    "expect": "a number of CPUs greater than 0",
-                    "description": "Maximum CPUs per user (e.g. 0.5 or 2); null for no limit.",
-                    "example": "tljh-config set limits.cpu 1.5",
-                },
+                "memory": _memory_limit(
+                    "Maximum memory per user: a number with K, M, G or T "
+                    "(e.g. 512M, 1.5G) or a number of bytes; null for no limit.",
+                    "tljh-config set limits.memory 1G",
+                ),
+                "cpu": _cpu_limit(
+                    "Maximum CPUs per user (e.g. 0.5 or 2); null for no limit.",
+                    "tljh-config set limits.cpu 1.5",
+                ),
+                "groups": _limits_by(
+                    "<group>",
+                    "Limits for the members of hub groups (the Groups of the admin page), "
+                    "instead of limits.memory/limits.cpu.  A user in several of these groups "
+                    "gets the largest value of each.",
+                    "the members of this hub group",
+                    "limits.groups.instructors",
+                ),
+                "users": _limits_by(
+                    "<user>",
+                    "Limits for single users, instead of their groups' and the general ones.",
+                    "this hub user",
+                    "limits.users.ms.frizzle",
+                ),
             },
         },
         "http": {
@@ -551,11 +611,32 @@ def child_node(node: Mapping[str, Any] | None, key: str) -> Node | None:
     return None
 
 
+def join_dotted_names(
+    parts: list[str], extra_schema: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[str]:
+    """``parts`` of a dotted key, with a name that holds dots rejoined.
+
+    Under a node with ``dottedKeys`` (``limits.users``), the name runs to the end,
+    or up to a last part that is a key of the entry: ``limits.users.ms.frizzle.memory``
+    is ``["limits", "users", "ms.frizzle", "memory"]``.
+    """
+    node: Node | None = merged_schema(extra_schema)
+    for i, part in enumerate(parts):
+        if node is not None and node.get("dottedKeys") and part not in node.get("properties", {}):
+            rest = parts[i:]
+            entry = node.get("additionalProperties")
+            known = entry.get("properties", {}) if isinstance(entry, Mapping) else {}
+            cut = len(rest) - 1 if len(rest) > 1 and rest[-1] in known else len(rest)
+            return [*parts[:i], ".".join(rest[:cut]), *rest[cut:]]
+        node = child_node(node, part)
+    return list(parts)
+
+
 def node_at(
     key: str | list[str], extra_schema: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Node | None:
     """The schema node at dotted path ``key``, or None if the schema doesn't know it."""
-    parts = key.split(".") if isinstance(key, str) else key
+    parts = join_dotted_names(key.split("."), extra_schema) if isinstance(key, str) else key
     node: Node | None = merged_schema(extra_schema)
     for part in parts:
         node = child_node(node, part)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from tljh.config.kinds import describe
-from tljh.config.schema import SCHEMA, node_at, node_types, plugin_schema
+from tljh.config.schema import SCHEMA, join_dotted_names, node_at, node_types, plugin_schema
 from tljh.errors import ConfigError, KeyNotSetError
 
 Schema = Mapping[str, Mapping[str, Any]]
@@ -33,14 +33,16 @@ _NULL = ("null", "~", "none")
 
 
 def split_key(key: str) -> list[str]:
-    """``"a.b.c"`` → ``["a", "b", "c"]``, refusing empty parts."""
+    """``"a.b.c"`` → ``["a", "b", "c"]``, refusing empty parts; a user or group name
+    with dots stays one part (``limits.users.ms.frizzle.memory``, see
+    :func:`tljh.config.schema.join_dotted_names`)."""
     parts = key.split(".")
     if not key or any(p == "" for p in parts):
         raise ConfigError(
             f"{key!r} is not a valid key",
             "keys are dot-separated names, e.g. limits.memory or users.admin",
         )
-    return parts
+    return join_dotted_names(parts)
 
 
 def _yamlish(text: str) -> Any:

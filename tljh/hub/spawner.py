@@ -25,6 +25,7 @@ from tljh.errors import AccountConflict
 from tljh.hub import plugins
 from tljh.hub.accounts import choose_account, oauth_client_id, recorded_account, server_suffix
 from tljh.layout import Layout
+from tljh.render.limits import Effective, Limits, effective_limits
 from tljh.system import users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import system_username
@@ -81,6 +82,25 @@ class UserCreatingSpawner(SystemdSpawner):
         """,
     ).tag(config=True)
 
+    limits_by_group = Dict(
+        key_trait=Unicode(),
+        value_trait=Dict(),
+        help="""Memory (bytes) and CPU limits of hub groups' members: ``limits.groups``.
+
+        ``{"instructors": {"memory": 4294967296, "cpu": 2.0}}``; a missing or None
+        value keeps the general limit.  See :mod:`tljh.render.limits`.
+        """,
+    ).tag(config=True)
+
+    limits_by_user = Dict(
+        key_trait=Unicode(),
+        value_trait=Dict(),
+        help="""Memory (bytes) and CPU limits of single hub users: ``limits.users``.
+
+        They win over :attr:`limits_by_group` and the general limits.
+        """,
+    ).tag(config=True)
+
     account_owners_file = Unicode(
         help="""The record of which hub user owns each system account (root-only JSON).
 
@@ -122,6 +142,8 @@ class UserCreatingSpawner(SystemdSpawner):
         self._configured_disable_user_sudo: bool = bool(self.disable_user_sudo)
         # Whether poll() has checked a server started by an earlier hub for sudo.
         self._sudo_checked = False
+        # The general limits; each start sets its own on top of them.
+        self._general_limits = Limits(memory=self.mem_limit, cpu=self.cpu_limit)
 
     @property
     def system_username(self) -> str:
@@ -259,7 +281,24 @@ class UserCreatingSpawner(SystemdSpawner):
         self.unit_name = self._expand_user_vars(self.unit_name_template)
         self.disable_user_sudo = self.sudo_disabled()
         self._sudo_checked = True
+        self.apply_limits()
         return await super().start()
+
+    def effective_limits(self) -> Effective:
+        """The limits this start gets: the user's own, else their groups', else the general."""
+        return effective_limits(
+            self.user.name,
+            [group.name for group in self.user.groups],
+            self._general_limits,
+            {k: Limits.from_trait(v) for k, v in self.limits_by_group.items()},
+            {k: Limits.from_trait(v) for k, v in self.limits_by_user.items()},
+        )
+
+    def apply_limits(self) -> Effective:
+        """Set this start's limits (:meth:`effective_limits`) for SystemdSpawner to use."""
+        limits = self.effective_limits()
+        self.mem_limit, self.cpu_limit = limits.memory, limits.cpu
+        return limits
 
     def may_sudo(self) -> bool:
         """Whether this user's servers may use sudo (they are in ``users.admin``)."""

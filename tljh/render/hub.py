@@ -20,6 +20,7 @@ from tljh.config.kinds import KindError, host_port, parse_memory
 from tljh.config.schema import AUTH_ALIASES, DEFAULT_AUTH_TYPE
 from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
+from tljh.render.limits import limits_by_name
 
 DEFAULT_AUTHENTICATOR = DEFAULT_AUTH_TYPE
 FIRSTUSE_AUTHENTICATOR = "firstuseauthenticator.FirstUseAuthenticator"
@@ -219,6 +220,8 @@ def traitlets_from_config(
     )
     put(
         "UserCreatingSpawner",
+        limits_by_group={k: v.as_trait() for k, v in limits_by_name(limits.get("groups")).items()},
+        limits_by_user={k: v.as_trait() for k, v in limits_by_name(limits.get("users")).items()},
         sudo_users=set(admins),
         user_groups={
             str(group): [str(u) for u in (members or [])]
