@@ -154,6 +154,19 @@ class ApplyFailed(UnhealthyError):
         self.rolled_back = rolled_back
 
 
+class HubAPIError(TLJHError):
+    """The hub's REST API did not answer as expected; ``status`` is the HTTP status
+    (0: no answer at all)."""
+
+    def __init__(self, message: str, hint: str = "", status: int = 0) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class UserError(TLJHError):
+    """A user cannot be listed, removed or given an account as asked."""
+
+
 class AccountConflict(TLJHError):
     """A hub user's system account is, or may be, another hub user's."""
 

@@ -125,6 +125,16 @@ class Layout:
         return self.state_dir / "system-accounts.json"
 
     @property
+    def users_api_token(self) -> Path:
+        """The API token of ``tljh users`` (root-only; the hub's ``tljh-users`` service)."""
+        return self.state_dir / "users-api.token"
+
+    @property
+    def removed_homes(self) -> Path:
+        """Where ``tljh users remove`` archives the homes of removed users (root-only)."""
+        return self.state_dir / "removed-homes"
+
+    @property
     def acme_file(self) -> Path:
         return self.state_dir / "acme.json"
 
@@ -148,3 +158,8 @@ class Layout:
     @property
     def tljh_config_link(self) -> Path:
         return self.bin_dir / "tljh-config"
+
+    @property
+    def tljh_link(self) -> Path:
+        """``tljh`` (``tljh users ...``) on root's PATH."""
+        return self.bin_dir / "tljh"

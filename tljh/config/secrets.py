@@ -60,3 +60,15 @@ def read_api_password(config: Mapping[str, Any], layout: Layout) -> str:
         return layout.traefik_api_secret.read_text().strip()
     except FileNotFoundError:
         return ""
+
+
+def read_users_api_token(layout: Layout) -> str:
+    """The API token of ``tljh users`` (the hub's ``tljh-users`` service); "" if missing.
+
+    The installer generates it into ``layout.users_api_token`` (root only); the
+    hub registers it, and ``tljh users`` sends it.
+    """
+    try:
+        return layout.users_api_token.read_text().strip()
+    except FileNotFoundError:
+        return ""

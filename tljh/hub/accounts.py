@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from urllib.parse import quote
 
 from tljh.errors import AccountConflict
 from tljh.layout import Layout
 from tljh.system.usernames import legacy_system_username, looks_hashed, system_username
+from tljh.system.users import recorded_account
 
 # A named server's unit is "<system name>:<server>".  systemd allows ':' in
 # unit names, and useradd never allows it in a user name (it separates the
@@ -66,14 +67,6 @@ def _refuse(hub_name: str, system_name: str, why: str, what_to_do: str) -> Accou
         f"cannot start a server for {hub_name!r}: the system account {system_name} {why}",
         hint=f"ask an admin of this hub; an admin can {what_to_do}, then start the server again",
     )
-
-
-def recorded_account(owners: Mapping[str, str], hub_name: str) -> str | None:
-    """The account the record gives ``hub_name``, if any."""
-    for system_name, owner in sorted(owners.items()):
-        if owner == hub_name:
-            return system_name
-    return None
 
 
 def choose_account(

@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tljh.config.secrets import read_api_password
+from tljh.config.secrets import read_api_password, read_users_api_token
 from tljh.config.store import load_checked_config
 from tljh.errors import ConfigError, TLJHError
 from tljh.hub import plugins
@@ -85,7 +85,12 @@ def configure(c: Any, layout: Layout | None = None) -> None:
                 f"the traefik API password is missing ({layout.traefik_api_secret})",
                 "re-run the installer: it creates the password and traefik's configuration",
             )
-        traits = traitlets_from_config(config, layout, api_password=api_password)
+        traits = traitlets_from_config(
+            config,
+            layout,
+            api_password=api_password,
+            users_api_token=read_users_api_token(layout),
+        )
         pm = plugins.plugin_manager()
     except ConfigError as e:
         _fail(f"{e.render()}\n(in {layout.config_file})")

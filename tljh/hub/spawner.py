@@ -23,13 +23,13 @@ from traitlets import Bool, Dict, List, Set, Unicode, default
 
 from tljh.errors import AccountConflict
 from tljh.hub import plugins
-from tljh.hub.accounts import choose_account, oauth_client_id, recorded_account, server_suffix
+from tljh.hub.accounts import choose_account, oauth_client_id, server_suffix
 from tljh.layout import Layout
 from tljh.render.limits import Effective, Limits, effective_limits
 from tljh.system import users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import system_username
-from tljh.system.users import AccountOwners
+from tljh.system.users import AccountOwners, recorded_account
 
 #: Placeholders TLJH adds to SystemdSpawner's templates: the system user
 #: name, and ":<server name>" for a named server ("" for the default one).

@@ -115,7 +115,11 @@ def step_config(ctx: Context) -> list[str]:
 def step_secrets(ctx: Context) -> list[str]:
     lay = ctx.layout
     changes = []
-    for path, nbytes in [(lay.traefik_api_secret, 32), (lay.cookie_secret, 32)]:
+    for path, nbytes in [
+        (lay.traefik_api_secret, 32),
+        (lay.cookie_secret, 32),
+        (lay.users_api_token, 32),
+    ]:
         if path.exists() and path.stat().st_size > 0:
             if (path.stat().st_mode & 0o777) != PRIVATE_FILE:
                 os.chmod(path, PRIVATE_FILE)
@@ -131,13 +135,16 @@ def step_secrets(ctx: Context) -> list[str]:
 
 
 def step_tljh_config_link(ctx: Context) -> list[str]:
+    """``tljh-config`` and ``tljh`` on root's PATH, pointing into the hub environment."""
     lay = ctx.layout
-    target = lay.hub_env / "bin" / "tljh-config"
-    link = lay.tljh_config_link
-    if link.is_symlink() and os.readlink(link) == str(target):
-        return []
-    tmp = link.parent / ".tljh-config.new"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    os.replace(tmp, link)
-    return [f"linked {link} -> {target}"]
+    changes = []
+    for link in (lay.tljh_config_link, lay.tljh_link):
+        target = lay.hub_env / "bin" / link.name
+        if link.is_symlink() and os.readlink(link) == str(target):
+            continue
+        tmp = link.parent / f".{link.name}.new"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        os.replace(tmp, link)
+        changes.append(f"linked {link} -> {target}")
+    return changes

@@ -44,6 +44,8 @@ HUB_PORT = 15001
 
 PROXY_CLASS = "jupyterhub_traefik_proxy.fileprovider.TraefikFileProviderProxy"
 
+#: The service ``tljh users`` talks to the hub as (no process: only its token).
+USERS_SERVICE = "tljh-users"
 CULLER_SERVICE = "cull-idle"
 CULLER_ROLE = "tljh-idle-culler"
 
@@ -126,14 +128,27 @@ def culler_role(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def users_service_role() -> dict[str, Any]:
+    """The role of ``tljh users``: list users and their servers, stop servers, delete users."""
+    return {
+        "name": USERS_SERVICE,
+        "description": "List and remove users (the 'tljh users' command, run by root)",
+        # admin:users is what deleting a user takes.
+        "scopes": ["list:users", "read:users", "read:servers", "servers", "admin:users"],
+        "services": [USERS_SERVICE],
+    }
+
+
 def traitlets_from_config(
-    config: Mapping[str, Any], layout: Layout, api_password: str = ""
+    config: Mapping[str, Any], layout: Layout, api_password: str = "", users_api_token: str = ""
 ) -> dict[str, dict[str, Any]]:
     """Map the defaults-filled TLJH ``config`` to ``{ClassName: {trait: value}}``.
 
     ``api_password`` is the traefik API password (the hub's
     ``jupyterhub_config.py`` reads it from ``layout.traefik_api_secret``, see
-    :func:`tljh.config.secrets.read_api_password`); this function reads no file.
+    :func:`tljh.config.secrets.read_api_password`), ``users_api_token`` the token of
+    ``tljh users`` (:func:`tljh.config.secrets.read_users_api_token`; none: no such
+    service); this function reads no file.
     """
     traits: dict[str, dict[str, Any]] = {}
 
@@ -235,6 +250,9 @@ def traitlets_from_config(
     if config["services"]["cull"]["enabled"]:
         services.append(culler_service(config, layout))
         roles.append(culler_role(config))
+    if users_api_token:
+        services.append({"name": USERS_SERVICE, "api_token": users_api_token})
+        roles.append(users_service_role())
     # users.admin is the whole list of admins: JupyterHub sets the admin role's
     # members to exactly these at every start, taking the admin flag away from
     # anyone removed (Authenticator.admin_users could only ever add).

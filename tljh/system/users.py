@@ -17,7 +17,7 @@ import pwd
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tljh.errors import AccountConflict, CommandFailed
@@ -180,7 +180,29 @@ def remove_user_group(system_name: str, group: str) -> None:
         )
 
 
+def delete_user(system_name: str) -> None:
+    """Delete the system user ``system_name`` (not its home); nothing to do if it is gone."""
+    if not user_exists(system_name):
+        return
+    with _accounts_lock:
+        _run_account_tool(
+            ["userdel", system_name],
+            hint="userdel's output above says why; fix that, or remove the account with "
+            f"'userdel {system_name}', then run the command again",
+            # exit 6: no such user -- gone meanwhile.
+            already_done=lambda rc: rc == 6,
+        )
+
+
 # -- who owns which account ---------------------------------------------------
+
+
+def recorded_account(owners: Mapping[str, str], hub_name: str) -> str | None:
+    """The account the record (system account -> hub user) gives ``hub_name``, if any."""
+    for system_name, owner in sorted(owners.items()):
+        if owner == hub_name:
+            return system_name
+    return None
 
 
 class AccountOwners:
