@@ -114,7 +114,7 @@ def test_config_to_spawner_traits() -> None:
             "limits": {
                 "memory": "1G",
                 "groups": {"instructors": {"memory": "4G", "cpu": 2}, "empty": None},
-                "users": {"ms.frizzle": {"cpu": 0.5}},
+                "users": {"Ms.Frizzle": {"cpu": 0.5}},
             }
         }
     )

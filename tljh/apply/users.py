@@ -259,7 +259,9 @@ def _remove_account(
             done.append(f"deleted the system account {system_name}")
         del record[system_name]
         done.append(f"dropped {system_name} from {layout.account_owners}")
-    if aside is not None:
+    if aside is None and entry is not None:
+        done.append(f"left {entry.pw_dir} alone: it is not a directory of {system_name}'s own")
+    elif aside is not None:
         if home == "keep":
             done.append(f"kept the home as {aside} (root's alone now)")
         else:

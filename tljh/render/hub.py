@@ -236,7 +236,9 @@ def traitlets_from_config(
     put(
         "UserCreatingSpawner",
         limits_by_group={k: v.as_trait() for k, v in limits_by_name(limits.get("groups")).items()},
-        limits_by_user={k: v.as_trait() for k, v in limits_by_name(limits.get("users")).items()},
+        limits_by_user={
+            k: v.as_trait() for k, v in limits_by_name(limits.get("users"), users=True).items()
+        },
         sudo_users=set(admins),
         user_groups={
             str(group): [str(u) for u in (members or [])]

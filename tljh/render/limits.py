@@ -54,10 +54,15 @@ class Effective:
     cpu_from: str
 
 
-def limits_by_name(section: Mapping[str, Any] | None) -> dict[str, Limits]:
-    """``limits.groups`` or ``limits.users`` of a validated config, parsed."""
+def limits_by_name(section: Mapping[str, Any] | None, users: bool = False) -> dict[str, Limits]:
+    """``limits.groups`` or (``users``) ``limits.users`` of a validated config, parsed.
+
+    User names are lower-cased, as JupyterHub's logins are (``Ms.Frizzle`` logs
+    in as ``ms.frizzle``); group names are kept as they are.
+    """
     out = {}
     for name, entry in (section or {}).items():
+        name = str(name).lower() if users else name
         entry = entry or {}
         memory, cpu = entry.get("memory"), entry.get("cpu")
         out[str(name)] = Limits(
