@@ -9,7 +9,7 @@ import pytest
 from conftest import mode
 
 from tljh.install.context import Context
-from tljh.install.files import step_config, step_directories
+from tljh.install.files import step_config, step_directories, step_tljh_config_link
 from tljh.install.options import InstallOptions
 from tljh.layout import Layout
 
@@ -69,3 +69,13 @@ def test_the_lock_file_of_earlier_releases_is_removed(tmp_path: Path) -> None:
     ]
     assert any("lock" in c for c in changes)
     assert lay.config_lock != legacy
+
+
+def test_both_commands_are_linked_once(tmp_path: Path) -> None:
+    lay = Layout(prefix=tmp_path / "tljh", bin_dir=tmp_path / "bin")
+    lay.bin_dir.mkdir()
+    ctx = Context(layout=lay, options=InstallOptions())
+    assert len(step_tljh_config_link(ctx)) == 2
+    assert os.readlink(lay.tljh_link) == str(lay.hub_env / "bin" / "tljh")
+    assert os.readlink(lay.tljh_config_link) == str(lay.hub_env / "bin" / "tljh-config")
+    assert step_tljh_config_link(ctx) == []
