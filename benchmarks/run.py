@@ -160,6 +160,35 @@ def management() -> dict[str, Any]:
     return result
 
 
+#: Environment variables tried on the hub's and traefik's units by the memory scenario.
+MEMORY_VARIANTS: dict[str, dict[str, str]] = {
+    "jupyterhub": {"MALLOC_ARENA_MAX": "2"},
+    "traefik": {"GOGC": "50", "GOMEMLIMIT": "40MiB"},
+}
+
+
+def memory_variants() -> dict[str, Any]:
+    """Idle RSS with allocator settings on the units (drop-ins, removed afterwards)."""
+    results: dict[str, Any] = {"baseline": memory()}
+    for unit, env in MEMORY_VARIANTS.items():
+        dropin = Path(f"/etc/systemd/system/{unit}.service.d/zz-bench.conf")
+        dropin.parent.mkdir(exist_ok=True)
+        lines = "".join(f"Environment={k}={v}\n" for k, v in env.items())
+        dropin.write_text("[Service]\n" + lines)
+        try:
+            sh(["systemctl", "daemon-reload"])
+            sh(["systemctl", "restart", f"{unit}.service"])
+            time.sleep(8)
+            label = unit + ": " + " ".join(f"{k}={v}" for k, v in env.items())
+            results[label] = memory()
+        finally:
+            dropin.unlink()
+            sh(["systemctl", "daemon-reload"])
+            sh(["systemctl", "restart", f"{unit}.service"])
+            time.sleep(3)
+    return results
+
+
 def one_login(name: str) -> float:
     """Log in and start the server; seconds from the login form until the server's page."""
     client = HubClient(HUB_URL, timeout=120)
@@ -279,6 +308,8 @@ def table(results: dict[str, Any]) -> str:
         mem = m["idle_memory"]
         add("idle RSS hub + proxy", mem["hub_proxy_mb"], "MB")
         add("idle RSS hub + proxy + culler", mem["hub_proxy_culler_mb"], "MB")
+    for label, mem in (results.get("memory_variants") or {}).items():
+        add(f"idle RSS hub / proxy, {label}", f"{mem['hub_mb']} / {mem['proxy_mb']}", "MB")
     s = results.get("single")
     if s:
         add("1 login -> ready, first spawn p50", s["first_p50_s"])
@@ -313,8 +344,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument(
         "--only",
-        default="management,single,profile,at_once",
-        help="comma-separated scenarios (default: all)",
+        default="management,memory,single,profile,at_once",
+        help="comma-separated scenarios: management, memory, single, profile, at_once "
+        "(default: all)",
     )
     p.add_argument("--users", default="10,30", help="students logging in at once, per run")
     p.add_argument("--repeat", type=int, default=5, help="single logins of each kind")
@@ -340,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "management" in only:
         print("[bench] management commands", flush=True)
         results["management"] = management()
+        save()
+    if "memory" in only:
+        print("[bench] memory with allocator settings", flush=True)
+        results["memory_variants"] = memory_variants()
         save()
     use_dummy_auth()
     if "single" in only:
