@@ -264,6 +264,49 @@ def at_once(count: int, prefix: str) -> dict[str, Any]:
     return result
 
 
+USER_PYTHON = "/opt/tljh/user/bin/python3"
+EXTENSIONS = (
+    "jupyterlab",
+    "notebook",
+    "notebook_shim",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "jupyter_resource_usage",
+    "nbgitpuller",
+)
+
+
+def import_times(statement: str, top: int = 15) -> dict[str, Any]:
+    """Wall time of ``statement`` in the user environment, and its slowest imports (ms)."""
+    proc = subprocess.run(
+        [USER_PYTHON, "-X", "importtime", "-c", statement],
+        capture_output=True,
+        text=True,
+        cwd="/tmp",
+        timeout=120,
+    )
+    rows: list[tuple[int, str]] = []
+    for line in proc.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1].strip()), parts[2].rstrip()))
+    rows.sort(reverse=True)
+    started = time.monotonic()
+    subprocess.run([USER_PYTHON, "-c", statement], cwd="/tmp", check=True, timeout=120)
+    return {
+        "wall_s": round(time.monotonic() - started, 3),
+        "slowest_ms": [f"{us / 1000:.0f} {name}" for us, name in rows[:top]],
+    }
+
+
+def imports() -> dict[str, Any]:
+    """What the single-user server imports before it can answer."""
+    result = {"singleuser": import_times("import jupyterhub.singleuser")}
+    for ext in EXTENSIONS:
+        result[ext] = import_times(f"import jupyterhub.singleuser, {ext}", top=5)
+    return result
+
+
 def spawn_profile() -> dict[str, Any]:
     """One spawn with the hub's timestamps: where its seconds go (see docs/benchmarks.md)."""
     name = "profiled"
@@ -282,6 +325,7 @@ def spawn_profile() -> dict[str, Any]:
     server_log = sh(["journalctl", "-u", unit, "--since", since, "-o", "short-unix", "--no-pager"])
     stop_user(name)
     return {
+        "imports": imports(),
         "login_s": round(t_login - t0, 3),
         "login_to_ready_s": round(t_ready - t0, 3),
         "hub_log": log.splitlines()[-80:],
