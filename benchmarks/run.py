@@ -11,6 +11,7 @@ authenticator, because what is measured is spawning, not password hashing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -244,11 +245,28 @@ def at_once(count: int, prefix: str) -> dict[str, Any]:
         except Exception as e:  # every failure is a figure here
             failures[name] = str(e).splitlines()[0][:200]
 
+    latencies: list[float] = []
+    finished = threading.Event()
+
+    def probe() -> None:
+        """How long the hub takes to answer while the class starts (event-loop stalls)."""
+        import requests
+
+        while not finished.wait(0.5):
+            t = time.monotonic()
+            with contextlib.suppress(requests.RequestException):
+                requests.get(HUB_URL + "/hub/health", timeout=30)
+            latencies.append(time.monotonic() - t)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
     threads = [threading.Thread(target=student, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    finished.set()
+    prober.join()
     start = origin[0]
     each = [t - start for t in ready.values()]
     result = {
@@ -259,6 +277,8 @@ def at_once(count: int, prefix: str) -> dict[str, Any]:
         "p50_s": percentile(each, 50),
         "p95_s": percentile(each, 95),
         "failures": failures,
+        "hub_health_p95_ms": round(1000 * (percentile(latencies, 95) or 0)),
+        "hub_health_max_ms": round(1000 * max(latencies, default=0)),
         "load": load(),
     }
     return result
@@ -367,6 +387,11 @@ def table(results: dict[str, Any]) -> str:
         add(f"{label}: ready / failed", f"{r['ready']} / {r['failed']}", "")
         add(f"{label}: all ready", r["all_ready_s"])
         add(f"{label}: p50 / p95", f"{r['p50_s']} / {r['p95_s']}")
+        add(
+            f"{label}: hub answers in (p95 / max)",
+            f"{r['hub_health_p95_ms']} / {r['hub_health_max_ms']}",
+            "ms",
+        )
         if "memory" in r:
             add(f"{label}: RSS hub + proxy", r["memory"]["hub_proxy_mb"], "MB")
     width = max(len(label) for label, _ in rows) if rows else 0
