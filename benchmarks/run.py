@@ -53,13 +53,13 @@ def timed(fn: Callable[[], Any]) -> float:
     return round(time.monotonic() - started, 3)
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The p-th percentile (0-100), nearest rank; None for no values."""
+def percentile(values: Sequence[float], p: float, digits: int = 2) -> float | None:
+    """The p-th percentile (0-100), nearest rank, rounded; None for no values."""
     if not values:
         return None
     ordered = sorted(values)
     rank = max(1, round(p / 100 * len(ordered) + 0.4999))
-    return round(ordered[min(rank, len(ordered)) - 1], 2)
+    return round(ordered[min(rank, len(ordered)) - 1], digits)
 
 
 def load() -> str:
@@ -277,7 +277,7 @@ def at_once(count: int, prefix: str) -> dict[str, Any]:
         "p50_s": percentile(each, 50),
         "p95_s": percentile(each, 95),
         "failures": failures,
-        "hub_health_p95_ms": round(1000 * (percentile(latencies, 95) or 0)),
+        "hub_health_p95_ms": round(1000 * (percentile(latencies, 95, digits=3) or 0)),
         "hub_health_max_ms": round(1000 * max(latencies, default=0)),
         "load": load(),
     }
