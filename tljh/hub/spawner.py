@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from systemdspawner import SystemdSpawner
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Dict, Integer, List, Set, Unicode, default
 
 from tljh.errors import AccountConflict
@@ -360,7 +360,9 @@ class UserCreatingSpawner(SystemdSpawner):
             request = HTTPRequest(target, follow_redirects=False, request_timeout=remaining)
             try:
                 response = await client.fetch(request, raise_error=False)
-            except (OSError, HTTPClientError):
+            except Exception:
+                # Not answering yet (refused, reset, timed out...): a failed check
+                # must never fail the start; the hub's own check has the last word.
                 response = None
             if response is not None and response.code < 500:
                 self.log.debug(
