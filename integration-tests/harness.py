@@ -8,6 +8,7 @@ filesystem. The checkout is copied into it and installed with the real
 
     harness.py test [--debian trixie] [--keep] [-k EXPR] [-- PYTEST-ARGS]
     harness.py try [--debian trixie] [--no-install]
+    harness.py bench [--debian trixie] [--keep] [-- BENCH-ARGS]
     harness.py rootfs [--debian trixie] [--rebuild]
     harness.py clean
 
@@ -56,6 +57,10 @@ def session_options(args: argparse.Namespace, mode: str, **extra: Any) -> Sessio
 def cmd_test(args: argparse.Namespace) -> int:
     pytest_args = (*(["-k", args.k] if args.k else []), *args.pytest_args)
     return run_session(session_options(args, "test", pytest_args=pytest_args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return run_session(session_options(args, "bench", bench_args=tuple(args.bench_args)))
 
 
 def cmd_try(args: argparse.Namespace) -> int:
@@ -118,6 +123,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     tr = sub.add_parser("try", help="install TLJH in a fresh container and keep it up until Ctrl-C")
     session(tr)
     tr.add_argument("--no-install", action="store_true", help="only boot the container")
+    b = sub.add_parser(
+        "bench", help="install TLJH in a fresh container and run benchmarks/run.py inside"
+    )
+    session(b)
+    b.add_argument("bench_args", nargs="*", help="arguments for benchmarks/run.py (after --)")
     r = sub.add_parser("rootfs", help="build (or reuse) the cached rootfs")
     common(r)
     sub.add_parser("clean", help="stop containers left by --keep and remove their files")
@@ -132,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_test(args)
             if args.command == "try":
                 return cmd_try(args)
+            if args.command == "bench":
+                return cmd_bench(args)
             if args.command == "rootfs":
                 return cmd_rootfs(args)
             return cmd_clean(args)

@@ -58,6 +58,8 @@ class HubClient:
         self._login_at: float | None = None
         self._started_since_login = False
         self._kernel_id: str | None = None
+        #: The spawn page's messages during the last start (e.g. its place in line).
+        self.progress_messages: list[str] = []
 
     # ------------------------------------------------------------ plumbing
 
@@ -185,6 +187,7 @@ class HubClient:
     def _wait_for_spawn(self, deadline: float) -> None:
         """Follow the hub's progress event stream (what the spawn page shows)."""
         messages: list[str] = []
+        self.progress_messages = messages
         with self.get(
             self._user_api("/server/progress"),
             stream=True,

@@ -149,3 +149,23 @@ def test_requirements_txt_missing_is_a_clear_error(served: str) -> None:
     assert proc.returncode != 0
     assert f"could not install the requirements file {url}" in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stdout
+
+
+def test_the_server_starts_without_the_slow_iri_checker(run) -> None:
+    # rfc3987-syntax builds its parsers on import: ~0.9 s of every server start
+    # (tljh.system.packages.USER_ENV_EXCLUDED). The server's imports must not need it.
+    assert (
+        "None"
+        in run(
+            [USER_PYTHON, "-c", "import importlib.util as u; print(u.find_spec('rfc3987_syntax'))"]
+        ).stdout
+    )
+    out = run(
+        [
+            USER_PYTHON,
+            "-c",
+            "import sys, jupyter_server.serverapp, jupyterhub.singleuser; "
+            "print('rfc3987_syntax' in sys.modules)",
+        ]
+    ).stdout
+    assert out.strip() == "False"

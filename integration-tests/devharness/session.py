@@ -20,14 +20,22 @@ from devharness.messages import say
 from devharness.mounts import empty_trash
 from devharness.recipe import Recipe
 from devharness.rootfs_cache import ensure_rootfs
-from devharness.session_steps import BOOTSTRAP_ARGS, collect_timings, run_bootstrap, run_pytest
+from devharness.session_steps import (
+    BOOTSTRAP_ARGS,
+    collect_timings,
+    run_bench,
+    run_bootstrap,
+    run_pytest,
+)
 
 
 @dataclass(frozen=True)
 class SessionOptions:
     """What the command line asked of a run."""
 
-    mode: str  # "test": install and run the suite; "try": install and wait for Ctrl-C
+    # "test": install and run the suite; "try": install and wait for Ctrl-C;
+    # "bench": install and run benchmarks/run.py
+    mode: str
     debian: str
     admin: str
     rebuild: bool = False
@@ -38,6 +46,7 @@ class SessionOptions:
     ignore_busy_ports: bool = False
     no_install: bool = False  # try: only boot the container
     pytest_args: tuple[str, ...] = ()
+    bench_args: tuple[str, ...] = ()
 
 
 _session_lock: IO[str] | None = None
@@ -105,6 +114,11 @@ def run_session(opts: SessionOptions) -> int:
         if opts.mode == "try":
             failed = False
             return wait_for_ctrl_c(c, installed=True, admin=opts.admin)
+
+        if opts.mode == "bench":
+            rc = run_bench(c, opts.admin, opts.bench_args, took)
+            failed = rc != 0
+            return rc
 
         rc = run_pytest(c, opts.admin, opts.pytest_args)
         failed = rc != 0

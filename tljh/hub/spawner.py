@@ -12,18 +12,22 @@ owner; the rules are in :mod:`tljh.hub.accounts`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from systemdspawner import SystemdSpawner
-from traitlets import Bool, Dict, List, Set, Unicode, default
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets import Bool, Dict, Integer, List, Set, Unicode, default
 
 from tljh.errors import AccountConflict
 from tljh.hub import plugins
 from tljh.hub.accounts import choose_account, oauth_client_id, server_suffix
+from tljh.hub.admission import StartQueue, Ticket, default_slots, poll_delays, waiting_message
 from tljh.layout import Layout
 from tljh.render.limits import Effective, Limits, effective_limits
 from tljh.system import users
@@ -112,9 +116,41 @@ class UserCreatingSpawner(SystemdSpawner):
     def _default_account_owners_file(self) -> str:
         return str(Layout.from_env().account_owners)
 
+    start_slots = Integer(
+        help="""How many servers may be starting at the same time; later starts wait in line.
+
+        A server start is CPU-bound for a few seconds: thirty at once on two
+        cores each get a fifteenth of a core, and none is ready in time.  In
+        line, each waiting student's spawn page says how many starts are ahead.
+        Defaults to the number of cores; 0 starts everything at once.
+        """,
+    ).tag(config=True)
+
+    @default("start_slots")
+    def _default_start_slots(self) -> int:
+        return default_slots()
+
+    @default("start_timeout")
+    def _default_start_timeout(self) -> int:
+        # The whole start, waiting in line included: the 31st of a class on two
+        # cores waits about a minute, which must not count as a failure.
+        return 600
+
+    @default("http_timeout")
+    def _default_http_timeout(self) -> int:
+        # Counted from when the start got its slot, so only a server that is
+        # itself slow uses it up.
+        return 60
+
+    # One line for the whole hub process (one event loop).
+    _start_queue: ClassVar[StartQueue | None] = None
+
     # One lock per hub user, so that two starts of the same user (e.g. a
     # named server and the default one) never race on its account.
     _account_locks: ClassVar[dict[str, asyncio.Lock]] = {}
+
+    # SystemdSpawner's trait, for the type checker (systemdspawner has no types).
+    disable_user_sudo: bool
 
     @default("disable_user_sudo")
     def _default_disable_user_sudo(self) -> bool:
@@ -144,6 +180,9 @@ class UserCreatingSpawner(SystemdSpawner):
         self._sudo_checked = False
         # The general limits; each start sets its own on top of them.
         self._general_limits = Limits(memory=self.mem_limit, cpu=self.cpu_limit)
+        # This start's place in line, while it has one; and whether it got past the line.
+        self._ticket: Ticket | None = None
+        self._admitted = False
 
     @property
     def system_username(self) -> str:
@@ -275,6 +314,8 @@ class UserCreatingSpawner(SystemdSpawner):
 
     async def start(self) -> Any:
         self._system_username = None
+        self._admitted = False
+        # Account creation does not need a slot: it happens while the user waits in line.
         await self.ensure_account()
         # SystemdSpawner named the unit when the spawner was built (or from the
         # saved state of an earlier start); name it after the account chosen now.
@@ -282,7 +323,104 @@ class UserCreatingSpawner(SystemdSpawner):
         self.disable_user_sudo = self.sudo_disabled()
         self._sudo_checked = True
         self.apply_limits()
-        return await super().start()
+        async with self._start_slot():
+            url = await super().start()
+            if url is not None:
+                await self._wait_until_answering(url)
+            return url
+
+    def start_queue(self) -> StartQueue:
+        """The hub's one line of starts, made on first use with :attr:`start_slots`."""
+        cls = UserCreatingSpawner
+        if cls._start_queue is None:
+            cls._start_queue = StartQueue(self.start_slots)
+        return cls._start_queue
+
+    @contextlib.asynccontextmanager
+    async def _start_slot(self) -> AsyncIterator[None]:
+        """Hold one of the hub's start slots, waiting in line for it if none is free."""
+        queue = self.start_queue()
+        ticket = queue.enter(self._log_name)
+        self._ticket = ticket
+        try:
+            if not ticket.admitted.is_set():
+                self.log.info(
+                    "%s waits for a start slot (%d starting, %d ahead)",
+                    self._log_name,
+                    queue.running,
+                    queue.ahead(ticket),
+                )
+            await queue.wait(ticket)
+            self._admitted = True
+            yield
+        finally:
+            self._ticket = None
+            queue.leave(ticket)
+
+    async def _wait_until_answering(self, url: Any) -> None:
+        """Keep the slot until the new server answers, checking often.
+
+        The hub checks the same URL afterwards (any answer below 500 counts); here
+        it is found at once.  Gives up, leaving the decision to the hub, after
+        :attr:`http_timeout` or when the unit is no longer running.
+        """
+        server = getattr(self, "server", None)
+        if server is None:
+            return
+        ip, port = url if isinstance(url, tuple) else (None, None)
+        if ip is None:
+            return
+        target = f"http://{ip}:{int(port)}{server.base_url}api"
+        client = AsyncHTTPClient()
+        started = time.monotonic()
+        deadline = started + self.http_timeout
+        next_unit_check = started + 1
+        for delay in poll_delays():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.log.warning("%s did not answer within %ss", self._log_name, self.http_timeout)
+                return
+            request = HTTPRequest(target, follow_redirects=False, request_timeout=remaining)
+            try:
+                response = await client.fetch(request, raise_error=False)
+            except Exception:
+                # Not answering yet (refused, reset, timed out...): a failed check
+                # must never fail the start; the hub's own check has the last word.
+                response = None
+            if response is not None and response.code < 500:
+                self.log.debug(
+                    "%s answered %.2fs after its unit started",
+                    self._log_name,
+                    time.monotonic() - started,
+                )
+                return
+            if time.monotonic() >= next_unit_check:
+                next_unit_check = time.monotonic() + 1
+                if await super().poll() is not None:
+                    self.log.warning("%s stopped while starting", self._log_name)
+                    return
+            await asyncio.sleep(delay)
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        async for message in self._waiting_messages():
+            yield {"progress": 10, "message": message}
+        yield {"progress": 50, "message": "Starting your server..."}
+
+    async def _waiting_messages(self) -> AsyncIterator[str]:
+        """While this start waits in line: how many are ahead, each time that changes."""
+        queue = self.start_queue()
+        shown: int | None = None
+        while self._spawn_pending and not self._admitted:
+            ticket = self._ticket
+            if ticket is not None and not ticket.admitted.is_set():
+                ahead = queue.ahead(ticket)
+                if ahead != shown:
+                    shown = ahead
+                    yield waiting_message(ahead)
+            # The account is created before the start joins the line: look
+            # again every second until then, and at every move of the line.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(queue.changed(), timeout=1)
 
     def effective_limits(self) -> Effective:
         """The limits this start gets: the user's own, else their groups', else the general."""

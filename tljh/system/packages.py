@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +55,33 @@ def uv_pip_install(
     return any(line.strip().startswith(("Installed ", "Uninstalled ")) for line in out.splitlines())
 
 
+#: Packages kept out of the user environment, with the reason.
+USER_ENV_EXCLUDED = {
+    # jsonschema's optional checker of the "iri" formats builds dozens of Earley
+    # parsers when it is imported: about 0.9 s of CPU at every single-user server
+    # start (jupyter_server imports jsonschema through jupyter_events).  No Jupyter
+    # schema uses those formats, and jsonschema simply skips them without it.
+    "rfc3987-syntax": "rfc3987_syntax",
+}
+
+#: A marker no Python satisfies: an override with it removes the requirement.
+NEVER = 'python_version < "0"'
+
+
+def exclusion_overrides(excluded: Sequence[str]) -> str:
+    """uv override lines that drop ``excluded`` from every resolution.
+
+    ``--override`` (rather than uv's newer ``--excludes``) works with every uv
+    the bootstrap accepts.
+    """
+    return "".join(f"{name}; {NEVER}\n" for name in excluded)
+
+
+def _installed(python: Path, module: str) -> list[Path]:
+    env = python.parent.parent
+    return sorted(env.glob(f"lib/python3*/site-packages/{module}-*.dist-info"))
+
+
 def pip_install_user_packages(
     uv: Path, python: Path, requirements: Sequence[str], extra_args: Sequence[str] = ()
 ) -> bool:
@@ -65,13 +93,31 @@ def pip_install_user_packages(
     """
     if not requirements:
         return False
-    changed = uv_pip_install(
-        uv,
-        python,
-        requirements,
-        ["--compile-bytecode", *extra_args],
-        what="installing user packages",
-    )
+    with tempfile.NamedTemporaryFile("w", prefix="tljh-overrides-", suffix=".txt") as overrides:
+        overrides.write(exclusion_overrides(list(USER_ENV_EXCLUDED)))
+        overrides.flush()
+        changed = uv_pip_install(
+            uv,
+            python,
+            requirements,
+            ["--compile-bytecode", "--override", overrides.name, *extra_args],
+            what="installing user packages",
+        )
+    changed = remove_excluded(uv, python) or changed
     if changed:
         fix_permissions(python.parent.parent)
     return changed
+
+
+def remove_excluded(uv: Path, python: Path) -> bool:
+    """Uninstall :data:`USER_ENV_EXCLUDED` packages (from older installs, or an admin's
+    pip install); True if any was there."""
+    present = [name for name, module in USER_ENV_EXCLUDED.items() if _installed(python, module)]
+    if not present:
+        return False
+    run(
+        [str(uv), "pip", "uninstall", "--python", str(python), *present],
+        env=package_env(),
+        hint="re-run the installer: it is safe to run again",
+    )
+    return True
