@@ -220,7 +220,9 @@ SCHEMA: Node = {
                     "expect": "a memory size such as 512M or 2G",
                     "description": (
                         "Maximum memory per user: a number with K, M, G or T "
-                        "(e.g. 512M, 1.5G) or a number of bytes; null for no limit."
+                        "(e.g. 512M, 1.5G) or a number of bytes.  Unset: the "
+                        "machine's memory minus a reserve of a fifth of it (at "
+                        "least 1 GiB), and never less than half of it."
                     ),
                     "example": "tljh-config set limits.memory 1G",
                 },

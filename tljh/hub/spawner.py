@@ -7,6 +7,10 @@ they run in a worker thread: the hub keeps serving everybody else meanwhile.
 
 Invariant: a system account is only ever used for the hub user recorded as its
 owner; the rules are in :mod:`tljh.hub.accounts`.
+
+Each server's unit is sandboxed (:mod:`tljh.render.user_units`), and a server
+that dies while it starts fails the spawn at once, with its own last log
+lines (:mod:`tljh.hub.server_start`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from systemdspawner import SystemdSpawner
-from traitlets import Bool, Dict, List, Set, Unicode, default
+from systemdspawner import systemd as systemdspawner_systemd
+from traitlets import Bool, Dict, Int, List, Set, Unicode, default
 
-from tljh.errors import AccountConflict
+from tljh.errors import AccountConflict, ServerStartFailed
 from tljh.hub import plugins
 from tljh.hub.accounts import choose_account, oauth_client_id, recorded_account, server_suffix
+from tljh.hub.server_start import Outcome, connect_host, pid_alive, wait_until_listening
 from tljh.layout import Layout
-from tljh.system import users
+from tljh.render.user_units import DEFAULT_TASKS_MAX, server_properties
+from tljh.system import systemd, users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import system_username
 from tljh.system.users import AccountOwners
@@ -88,6 +95,14 @@ class UserCreatingSpawner(SystemdSpawner):
         """,
     ).tag(config=True)
 
+    tasks_max = Int(
+        DEFAULT_TASKS_MAX,
+        help="""The most processes and threads one server may have (systemd's TasksMax).
+
+        A fork bomb stops there instead of filling the machine's process table.
+        """,
+    ).tag(config=True)
+
     @default("account_owners_file")
     def _default_account_owners_file(self) -> str:
         return str(Layout.from_env().account_owners)
@@ -122,6 +137,10 @@ class UserCreatingSpawner(SystemdSpawner):
         self._configured_disable_user_sudo: bool = bool(self.disable_user_sudo)
         # Whether poll() has checked a server started by an earlier hub for sudo.
         self._sudo_checked = False
+        # What the admin configured; start() puts the sandbox underneath.
+        self._configured_extra_properties: dict[str, Any] = dict(self.unit_extra_properties)
+        # True while SystemdSpawner.start waits for the unit to become active.
+        self._unit_starting = False
 
     @property
     def system_username(self) -> str:
@@ -259,7 +278,56 @@ class UserCreatingSpawner(SystemdSpawner):
         self.unit_name = self._expand_user_vars(self.unit_name_template)
         self.disable_user_sudo = self.sudo_disabled()
         self._sudo_checked = True
-        return await super().start()
+        self.unit_extra_properties = self.unit_properties()
+        self._unit_starting = True
+        try:
+            started = await super().start()
+        finally:
+            self._unit_starting = False
+        if started is None:
+            raise await self.start_failure("did not start")
+        await self.wait_until_up(*started)
+        return started
+
+    def unit_properties(self) -> dict[str, Any]:
+        """The sandbox and limits of this start's unit; the admin's
+        ``SystemdSpawner.unit_extra_properties`` win over ours."""
+        ours = server_properties(
+            may_sudo=not self.disable_user_sudo,
+            systemd_version=systemdspawner_systemd.get_systemd_version(),
+            tasks_max=self.tasks_max,
+        )
+        return {**ours, **self._configured_extra_properties}
+
+    async def wait_until_up(self, ip: str, port: int) -> None:
+        """Return when the server accepts connections; raise :class:`ServerStartFailed`
+        as soon as its process is gone, or after ``http_timeout``."""
+        unit = await asyncio.to_thread(systemd.status, self.unit_name)
+        if unit.active_state != "active" or not unit.main_pid:
+            raise await self.start_failure("stopped before it answered")
+        outcome = await wait_until_listening(
+            connect_host(ip),
+            port,
+            lambda: pid_alive(unit.main_pid),
+            timeout=self.http_timeout,
+        )
+        if outcome is Outcome.EXITED:
+            raise await self.start_failure("stopped before it answered")
+        if outcome is Outcome.TIMEOUT:
+            raise await self.start_failure(f"did not answer within {self.http_timeout} seconds")
+
+    async def start_failure(self, what: str) -> ServerStartFailed:
+        """The error for a start that failed: ``what`` happened, and what the unit logged."""
+        unit = await asyncio.to_thread(systemd.status, self.unit_name)
+        reason = what
+        if unit.result not in ("", "success"):
+            reason += f" ({unit.result}, status {unit.exec_main_status})"
+        journal = ""
+        if unit.invocation_id:
+            journal = await asyncio.to_thread(systemd.invocation_log, unit.invocation_id)
+        error = ServerStartFailed(self.unit_name, reason, journal)
+        self.log.error("Server %s of %s %s", self.unit_name, self.user.name, error.message)
+        return error
 
     def may_sudo(self) -> bool:
         """Whether this user's servers may use sudo (they are in ``users.admin``)."""
@@ -274,6 +342,10 @@ class UserCreatingSpawner(SystemdSpawner):
 
     async def poll(self) -> int | None:
         status: int | None = await super().poll()
+        if status is not None and self._unit_starting:
+            # SystemdSpawner.start polls until the unit is active, for as long
+            # as start_timeout; a unit that already failed never will be.
+            raise await self.start_failure("stopped before it answered")
         # Once per hub start is enough: users.admin changes only with a restart,
         # and servers this hub started already run with the right rights.
         check = not self._sudo_checked

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tljh.install.accounts import step_groups, step_sudoers
+from tljh.install.accounts import step_groups, step_service_users, step_sudoers
 from tljh.install.context import Context, Step
 from tljh.install.files import step_config, step_directories, step_secrets, step_tljh_config_link
 from tljh.install.packages import (
@@ -36,6 +36,7 @@ STEPS: list[tuple[str, Step]] = [
     ("hub packages", step_hub_packages),
     ("config", step_config),
     ("groups", step_groups),
+    ("service users", step_service_users),
     ("sudoers", step_sudoers),
     ("user environment", step_user_env),
     ("plugin packages", step_plugin_packages),
