@@ -59,3 +59,42 @@ def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
             if "Unknown" in line or "Invalid" in line or "Failed to parse" in line
         ]
         assert not bad, bad
+
+
+def test_hub_unit_writes_only_what_its_job_needs() -> None:
+    layout = Layout(prefix=Path("/srv/p"))
+    service = parse(hub_unit(layout, Path("/c.py")))["Service"]
+    assert service["ProtectSystem"] == "strict"
+    text = hub_unit(layout, Path("/c.py"))
+    writable = [
+        path
+        for line in text.splitlines()
+        if line.startswith("ReadWritePaths=")
+        for path in line.split("=", 1)[1].split()
+    ]
+    # state/, bytecode in its own environment, accounts and homes, env files in /run
+    for path in ["/srv/p/state", "/srv/p/hub", "/etc", "/home", "/run"]:
+        assert path in writable, path
+    # never the admin's config, nor the environment students' code runs from
+    assert not any(p.startswith(("/srv/p/config", "/srv/p/user")) for p in writable)
+    assert service["NoNewPrivileges"] == "yes"
+
+
+def test_hub_unit_drops_capabilities_it_never_uses() -> None:
+    text = hub_unit(Layout(), Path("/c.py"))
+    dropped = {
+        cap
+        for line in text.splitlines()
+        if line.startswith("CapabilityBoundingSet=~")
+        for cap in line.split("~", 1)[1].split()
+    }
+    assert {"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"} <= dropped
+    # what creating accounts, homes and the culler's process needs
+    assert not dropped & {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_KILL",
+    }
