@@ -47,7 +47,7 @@ def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
 
 def test_culler_runs_as_its_own_unprivileged_user() -> None:
     ps = subprocess.run(
-        ["ps", "-eo", "user:32,args"], capture_output=True, text=True, check=True
+        ["ps", "-eww", "-o", "user:32,args"], capture_output=True, text=True, check=True
     ).stdout
     culler = [line.split() for line in ps.splitlines() if "jupyterhub_idle_culler" in line]
     assert culler, ps

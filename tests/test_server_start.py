@@ -11,7 +11,14 @@ import time
 from pathlib import Path
 
 from tljh.errors import ServerStartFailed
-from tljh.hub.server_start import Outcome, connect_host, pid_alive, port_open, wait_until_listening
+from tljh.hub.server_start import (
+    Outcome,
+    connect_host,
+    pid_alive,
+    port_open,
+    runnable,
+    wait_until_listening,
+)
 from tljh.system.machine import total_memory
 
 
@@ -116,3 +123,13 @@ def test_total_memory(tmp_path: Path) -> None:
     # This machine's, from the real file.
     real = total_memory()
     assert real is None or real > 2**20
+
+
+def test_runnable(tmp_path: Path) -> None:
+    script = tmp_path / "jupyterhub-singleuser"
+    assert not runnable(str(script))
+    script.write_text("#!/bin/sh\n")
+    assert not runnable(str(script))
+    script.chmod(0o755)
+    assert runnable(str(script))
+    assert not runnable(str(tmp_path))

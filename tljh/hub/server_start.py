@@ -76,6 +76,12 @@ async def wait_until_listening(
         await asyncio.sleep(interval)
 
 
+def runnable(path: str) -> bool:
+    """Whether ``path`` is a file that can be executed (``systemd-run`` refuses
+    to make a unit at all for a command that is not)."""
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def connect_host(ip: str) -> str:
     """Where to reach a server that listens on ``ip`` ("" and 0.0.0.0: this machine)."""
     return "127.0.0.1" if ip in ("", "0.0.0.0") else ip

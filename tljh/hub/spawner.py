@@ -29,7 +29,13 @@ from traitlets import Bool, Dict, Int, List, Set, Unicode, default
 from tljh.errors import AccountConflict, ServerStartFailed
 from tljh.hub import plugins
 from tljh.hub.accounts import choose_account, oauth_client_id, recorded_account, server_suffix
-from tljh.hub.server_start import Outcome, connect_host, pid_alive, wait_until_listening
+from tljh.hub.server_start import (
+    Outcome,
+    connect_host,
+    pid_alive,
+    runnable,
+    wait_until_listening,
+)
 from tljh.layout import Layout
 from tljh.render.user_units import DEFAULT_TASKS_MAX, server_properties
 from tljh.system import systemd, users
@@ -325,6 +331,17 @@ class UserCreatingSpawner(SystemdSpawner):
         journal = ""
         if unit.invocation_id:
             journal = await asyncio.to_thread(systemd.invocation_log, unit.invocation_id)
+        else:
+            # No run of the unit at all: systemd-run refused to make it, and
+            # said why only in the hub's log.
+            command = self._expand_user_vars(self.cmd[0]) if self.cmd else ""
+            if command and not runnable(command):
+                reason = (
+                    f"could not start: {command} is missing or not executable "
+                    "(the user environment is broken; re-running the installer repairs it)"
+                )
+            else:
+                reason += " (systemd did not start it; see 'sudo journalctl -u jupyterhub')"
         error = ServerStartFailed(self.unit_name, reason, journal)
         self.log.error("Server %s of %s %s", self.unit_name, self.user.name, error.message)
         return error

@@ -26,7 +26,18 @@ _HUB_NEVER_USES = [
     "CAP_MAC_ADMIN",
     "CAP_MAC_OVERRIDE",
     "CAP_SYSLOG",
+    "CAP_SYS_CHROOT",
+    "CAP_LEASE",
+    "CAP_IPC_LOCK",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_AUDIT_CONTROL",
+    "CAP_AUDIT_READ",
+    "CAP_SETFCAP",
 ]
+#: Capabilities newer than some supported systemd: on their own line, since
+#: systemd ignores a whole line with a name it does not know.
+_HUB_NEVER_USES_NEWER = ["CAP_BPF", "CAP_PERFMON", "CAP_CHECKPOINT_RESTORE"]
 
 
 def _capability_lines(dropped: list[str], per_line: int = 6) -> str:
@@ -86,6 +97,7 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 # Root's powers the hub never uses: it makes accounts and files, and asks
 # systemd for units; it loads no modules, mounts nothing, traces nobody.
 {_capability_lines(_HUB_NEVER_USES)}
+{_capability_lines(_HUB_NEVER_USES_NEWER)}
 Environment=TLJH_INSTALL_PREFIX={layout.prefix}
 Environment=PATH={layout.hub_env}/bin:{SYSTEM_PATH}
 ExecStart={layout.hub_python} -m jupyterhub -f {jupyterhub_config} --upgrade-db
