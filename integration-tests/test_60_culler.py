@@ -46,10 +46,16 @@ def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
 
 
 def test_culler_runs_as_its_own_unprivileged_user() -> None:
-    ps = subprocess.run(
-        ["ps", "-eww", "-o", "user:32,args"], capture_output=True, text=True, check=True
-    ).stdout
-    culler = [line.split() for line in ps.splitlines() if "jupyterhub_idle_culler" in line]
+    # The hub starts it a moment after it (re)starts.
+    deadline = time.monotonic() + 60
+    while True:
+        ps = subprocess.run(
+            ["ps", "-eww", "-o", "user:32,args"], capture_output=True, text=True, check=True
+        ).stdout
+        culler = [line.split() for line in ps.splitlines() if "jupyterhub_idle_culler" in line]
+        if culler or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert culler, ps
     assert {fields[0] for fields in culler} == {"tljh-idle-culler"}, culler
     # A system account without a shell, a home, or any group of the hub's.

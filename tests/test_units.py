@@ -61,22 +61,14 @@ def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
         assert not bad, bad
 
 
-def test_hub_unit_writes_only_what_its_job_needs() -> None:
+def test_hub_unit_cannot_change_the_system_config_or_the_user_environment() -> None:
     layout = Layout(prefix=Path("/srv/p"))
     service = parse(hub_unit(layout, Path("/c.py")))["Service"]
-    assert service["ProtectSystem"] == "strict"
-    text = hub_unit(layout, Path("/c.py"))
-    writable = [
-        path
-        for line in text.splitlines()
-        if line.startswith("ReadWritePaths=")
-        for path in line.split("=", 1)[1].split()
-    ]
-    # state/, bytecode in its own environment, accounts and homes, env files in /run
-    for path in ["/srv/p/state", "/srv/p/hub", "/etc", "/home", "/run"]:
-        assert path in writable, path
-    # never the admin's config, nor the environment students' code runs from
-    assert not any(p.startswith(("/srv/p/config", "/srv/p/user")) for p in writable)
+    # /usr read-only; not "strict": plugins' hooks run in the hub and keep files
+    # where they like (the test plugin in /var/lib).
+    assert service["ProtectSystem"] == "yes"
+    assert service["ReadOnlyPaths"].split() == ["/srv/p/config", "/srv/p/user"]
+    assert "ReadWritePaths" not in service
     assert service["NoNewPrivileges"] == "yes"
 
 

@@ -53,11 +53,10 @@ def hub_unit(layout: Layout, jupyterhub_config: Path) -> str:
     Root is needed to create system users and start their systemd units.
     ``--upgrade-db`` lets an upgraded JupyterHub migrate its database at start.
 
-    The sandbox keeps what the hub's job needs writable and read-only the rest
-    (config/, the user environment, /usr, /opt, /srv, /var): a hub that can
-    start units as any user is root in effect, so this limits mistakes and the
-    reach of a bug in the hub's process itself, not a determined attacker who
-    controls it (see docs/security.md).
+    The sandbox takes away what the hub's job does not need (see the comments
+    in the unit).  A hub that can start units as any user is root in effect,
+    so this limits mistakes and the reach of a bug in the hub's process
+    itself, not a determined attacker who controls it (see docs/security.md).
     """
     return f"""\
 # Managed by The Littlest JupyterHub; changes are overwritten by the installer.
@@ -81,12 +80,11 @@ ProtectKernelLogs=yes
 ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
-# Writable: state/; the hub environment (Python caches its bytecode there);
-# what useradd changes (/etc, /home, /var/log, the mail spool); /run, where
-# the spawner leaves each server's environment file.
-ProtectSystem=strict
-ReadWritePaths={layout.state_dir} {layout.hub_env}
-ReadWritePaths=/etc /home /run /var/log -/var/mail -/var/spool/mail
+# /usr and /boot read-only, and what the hub only reads: config/ and the
+# environment students' code runs from.  Not "strict": plugins' hooks run in
+# the hub and may keep files anywhere (/var/lib, /srv, ...).
+ProtectSystem=yes
+ReadOnlyPaths={layout.config_dir} {layout.user_env}
 NoNewPrivileges=yes
 RestrictSUIDSGID=yes
 RestrictNamespaces=yes
