@@ -1,5 +1,5 @@
 """``systemd-analyze security`` of every kind of unit TLJH runs: the hub, the proxy, a
-student's server and an admin's.
+student's server and an admin's; and, for comparison, a server unit without TLJH's sandbox.
 
 Run it alone to refresh the table in docs/security.md:
 
@@ -58,7 +58,29 @@ def test_security_exposure_of_every_unit(
         "student": system_name(STUDENT),
         "admin": system_name(ADMIN),
     }
-    scores = {kind: exposure(unit) for kind, unit in units.items()}
+    # For comparison: a server unit as SystemdSpawner makes it without TLJH's
+    # sandbox (what students' servers had before it: a private /tmp, no new privileges).
+    baseline = "tljh-score-baseline"
+    subprocess.run(
+        [
+            "systemd-run",
+            "--unit",
+            baseline,
+            "--uid=nobody",
+            "-p",
+            "PrivateTmp=yes",
+            "-p",
+            "NoNewPrivileges=yes",
+            "sleep",
+            "300",
+        ],
+        check=True,
+    )
+    units["baseline"] = baseline + ".service"
+    try:
+        scores = {kind: exposure(unit) for kind, unit in units.items()}
+    finally:
+        subprocess.run(["systemctl", "stop", baseline], check=False)
     for kind, (score, verdict) in scores.items():
         timings(f"security_exposure_{kind}", score)
         print(f"{kind:8} {units[kind]:40} {score:4.1f} {verdict}")
