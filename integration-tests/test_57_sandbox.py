@@ -107,6 +107,11 @@ def test_notebooks_still_work_in_the_sandbox(student: HubClient) -> None:
         "(out.stdout.strip(), n)"
     )
     assert student.execute(code) == "('42', 45)"
+    # a terminal (a shell on a pseudo-terminal)
+    r = student.post(student._server_path("api/terminals"))
+    assert r.status_code == 200, r.text
+    terminal = r.json()["name"]
+    assert student.delete(student._server_path(f"api/terminals/{terminal}")).status_code == 204
 
 
 def test_dev_shm_is_private_to_each_server(student: HubClient, neighbour: HubClient) -> None:
