@@ -8,6 +8,7 @@ makes that 5 seconds so the test takes a minute, not an hour.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,32 @@ def short_culler(tljh_config: Callable[..., str]) -> Iterator[None]:
     for key, value in before.items():
         tljh_config(*(("set", key, value) if value is not None else ("unset", key)))
     tljh_config("reload")
+
+
+def test_culler_runs_as_its_own_unprivileged_user() -> None:
+    # The hub starts it a moment after it (re)starts.
+    deadline = time.monotonic() + 60
+    while True:
+        ps = subprocess.run(
+            ["ps", "-eww", "-o", "user:32,args"], capture_output=True, text=True, check=True
+        ).stdout
+        culler = [line.split() for line in ps.splitlines() if "jupyterhub_idle_culler" in line]
+        if culler or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert culler, ps
+    assert {fields[0] for fields in culler} == {"tljh-idle-culler"}, culler
+    # A system account without a shell, a home, or any group of the hub's.
+    entry = (
+        subprocess.run(
+            ["getent", "passwd", "tljh-idle-culler"], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .split(":")
+    )
+    assert entry[6] == "/usr/sbin/nologin"
+    groups = subprocess.run(["id", "-Gn", "tljh-idle-culler"], capture_output=True, text=True)
+    assert groups.stdout.split() == ["tljh-idle-culler"]
 
 
 def server_running(client: HubClient) -> bool:

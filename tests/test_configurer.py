@@ -13,6 +13,7 @@ from tljh.config.validate import check, validate
 from tljh.configurer import apply_config, load_config
 from tljh.errors import ConfigValidationError
 from tljh.layout import Layout
+from tljh.render.default_memory import default_memory_limit
 from tljh.render.hub import (
     CULLER_ROLE,
     CULLER_SERVICE,
@@ -20,6 +21,7 @@ from tljh.render.hub import (
     memory_bytes,
     traitlets_from_config,
 )
+from tljh.system.users import CULLER_USER
 
 LAYOUT = Layout(prefix=Path("/opt/tljh"))
 
@@ -251,7 +253,15 @@ def test_culler_service_and_role() -> None:
     (service,) = hub["services"]
     assert service["name"] == CULLER_SERVICE
     assert "admin" not in service
-    assert service["command"][:3] == ["/opt/tljh/hub/bin/python3", "-m", "jupyterhub_idle_culler"]
+    assert service["command"][:4] == [
+        "/opt/tljh/hub/bin/python3",
+        "-I",
+        "-m",
+        "jupyterhub_idle_culler",
+    ]
+    # Not root: its own system user, started outside the hub's state directory.
+    assert service["user"] == CULLER_USER
+    assert service["cwd"] == "/"
     assert "--timeout=600" in service["command"]
     assert "--cull-every=60" in service["command"]
     assert not any("cull-users" in a for a in service["command"])
@@ -377,3 +387,48 @@ def test_upstream_entry_points_validate_first(
     layout.config_file.write_text("limits:\n  memory: lots\n")
     with pytest.raises(ConfigValidationError):
         load_config()
+
+
+GIB = 1024**3
+
+
+@pytest.mark.parametrize(
+    ("machine", "limit"),
+    [
+        # Small machines: half of it (a 1 GiB reserve would leave nothing).
+        (1 * GIB, GIB // 2),
+        (2 * GIB, 1 * GIB),
+        # Then the machine minus a reserve of at least 1 GiB...
+        (4 * GIB, 3 * GIB),
+        # ... and of a fifth of the machine on bigger ones.
+        (16 * GIB, int(16 * GIB * 0.8) // 2**20 * 2**20),
+        (64 * GIB, int(64 * GIB * 0.8) // 2**20 * 2**20),
+    ],
+)
+def test_default_memory_limit(machine: int, limit: int) -> None:
+    assert default_memory_limit(machine) == limit
+
+
+def test_default_memory_limit_leaves_a_reserve_and_is_whole_mib() -> None:
+    for machine in [GIB // 2, 3 * GIB + 12345, 7 * GIB, 24 * GIB, 250 * GIB]:
+        limit = default_memory_limit(machine)
+        assert machine // 2 - 2**20 < limit < machine
+        assert limit % 2**20 == 0
+
+
+def test_unset_memory_limit_comes_from_the_machine() -> None:
+    config = with_defaults({})
+    spawner = traitlets_from_config(config, LAYOUT, machine_memory=4 * GIB)["Spawner"]
+    assert spawner["mem_limit"] == 3 * GIB
+    # Unknown machine memory: no limit rather than a guess.
+    assert traitlets_from_config(config, LAYOUT)["Spawner"]["mem_limit"] is None
+
+
+def test_configured_memory_limit_wins_over_the_machine_default() -> None:
+    config = with_defaults({"limits": {"memory": "512M"}})
+    spawner = traitlets_from_config(config, LAYOUT, machine_memory=64 * GIB)["Spawner"]
+    assert spawner["mem_limit"] == 512 * 2**20
+    # Also when it is above the default: the admin knows their class.
+    config = with_defaults({"limits": {"memory": "4G"}})
+    spawner = traitlets_from_config(config, LAYOUT, machine_memory=4 * GIB)["Spawner"]
+    assert spawner["mem_limit"] == 4 * GIB

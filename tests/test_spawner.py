@@ -242,6 +242,28 @@ def test_spawner_names_the_recorded_account(tmp_path: Path) -> None:
     )
 
 
+def test_unit_sandbox_depends_on_sudo_and_the_admin_has_the_last_word() -> None:
+    student = make_spawner("ada")
+    student.disable_user_sudo = student.sudo_disabled()
+    props = student.unit_properties()
+    assert props["RestrictSUIDSGID"] == "yes"
+    assert props["TasksMax"] == "1024"
+
+    admin = make_spawner("grace", admin=True)
+    admin.disable_user_sudo = admin.sudo_disabled()
+    assert "RestrictSUIDSGID" not in admin.unit_properties()
+
+    # c.SystemdSpawner.unit_extra_properties, e.g. to let a tool use namespaces.
+    own = make_spawner(
+        "ada", unit_extra_properties={"RestrictNamespaces": "no", "TasksMax": "4096"}
+    )
+    own.disable_user_sudo = own.sudo_disabled()
+    props = own.unit_properties()
+    assert props["RestrictNamespaces"] == "no"
+    assert props["TasksMax"] == "4096"
+    assert props["ProtectKernelTunables"] == "yes"
+
+
 def test_groups_for_user() -> None:
     groups = {"docker": ["alice"], "staff": ["bob"]}
     member, not_member = make_spawner("alice", user_groups=groups)._groups_for_user()

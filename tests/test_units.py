@@ -59,3 +59,34 @@ def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
             if "Unknown" in line or "Invalid" in line or "Failed to parse" in line
         ]
         assert not bad, bad
+
+
+def test_hub_unit_cannot_change_the_system_config_or_the_user_environment() -> None:
+    layout = Layout(prefix=Path("/srv/p"))
+    service = parse(hub_unit(layout, Path("/c.py")))["Service"]
+    # /usr read-only; not "strict": plugins' hooks run in the hub and keep files
+    # where they like (the test plugin in /var/lib).
+    assert service["ProtectSystem"] == "yes"
+    assert service["ReadOnlyPaths"].split() == ["/srv/p/config", "/srv/p/user"]
+    assert "ReadWritePaths" not in service
+    assert service["NoNewPrivileges"] == "yes"
+
+
+def test_hub_unit_drops_capabilities_it_never_uses() -> None:
+    text = hub_unit(Layout(), Path("/c.py"))
+    dropped = {
+        cap
+        for line in text.splitlines()
+        if line.startswith("CapabilityBoundingSet=~")
+        for cap in line.split("~", 1)[1].split()
+    }
+    assert {"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"} <= dropped
+    # what creating accounts, homes and the culler's process needs
+    assert not dropped & {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_KILL",
+    }

@@ -20,6 +20,7 @@ from tljh.config.store import ConfigFiles, load_checked_config
 from tljh.config.validate import check
 from tljh.layout import Layout
 from tljh.render.hub import apply_traitlets, traitlets_from_config
+from tljh.system.machine import total_memory
 
 __all__ = ["apply_config", "load_config"]
 
@@ -46,5 +47,10 @@ def apply_config(config_overrides: Mapping[str, Any], c: Any) -> None:
     config = with_defaults(config_overrides)
     apply_traitlets(
         c,
-        traitlets_from_config(config, layout, api_password=read_api_password(config, layout)),
+        traitlets_from_config(
+            config,
+            layout,
+            api_password=read_api_password(config, layout),
+            machine_memory=total_memory(),
+        ),
     )

@@ -167,10 +167,39 @@ class UserError(TLJHError):
     """A user cannot be listed, removed or given an account as asked."""
 
 
-class AccountConflict(TLJHError):
-    """A hub user's system account is, or may be, another hub user's."""
+class SpawnError(TLJHError):
+    """A user's server cannot start; JupyterHub shows why on the spawn page."""
 
     @property
     def jupyterhub_message(self) -> str:
         """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
         return f"{self.message}. {self.hint}" if self.hint else self.message
+
+
+class AccountConflict(SpawnError):
+    """A hub user's system account is, or may be, another hub user's."""
+
+
+class ServerStartFailed(SpawnError):
+    """A user's server unit ended, or never answered, while it was starting.
+
+    ``journal`` holds what that run of the unit logged (its last lines): the
+    reason, in the words of whatever failed.
+    """
+
+    def __init__(self, unit: str, reason: str, journal: str) -> None:
+        self.unit = unit
+        self.reason = reason
+        self.journal = journal
+        text = f"the server {reason}"
+        if journal.strip():
+            text += f"; its last log lines:\n{_indent(journal)}"
+        super().__init__(
+            text,
+            "tell an admin of this hub; they can read the whole log with "
+            f"'sudo journalctl -u {unit}'",
+        )
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return f"{self.message}\n{self.hint}"

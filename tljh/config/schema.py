@@ -271,7 +271,9 @@ SCHEMA: Node = {
             "properties": {
                 "memory": _memory_limit(
                     "Maximum memory per user: a number with K, M, G or T "
-                    "(e.g. 512M, 1.5G) or a number of bytes; null for no limit.",
+                    "(e.g. 512M, 1.5G) or a number of bytes.  Unset: the machine's memory "
+                    "minus a reserve of a fifth of it (at least 1 GiB), and never less "
+                    "than half of it.",
                     "tljh-config set limits.memory 1G",
                 ),
                 "cpu": _cpu_limit(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
@@ -126,19 +126,6 @@ class StartQueue:
         # Wake everybody waiting in changed(), then start a new round.
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-def poll_delays(first: float = 0.05, factor: float = 1.5, cap: float = 0.25) -> Iterator[float]:
-    """The pauses between readiness checks of a starting server: short, growing to ``cap``.
-
-    JupyterHub's own check backs off to 5 s between tries, so a server that is
-    ready after 2.1 s may be noticed only at 3 s; a check costs one local HTTP
-    request, so checking every quarter second at most is cheap.
-    """
-    delay = first
-    while True:
-        yield delay
-        delay = min(cap, delay * factor)
 
 
 def waiting_message(ahead: int) -> str:

@@ -27,6 +27,8 @@ from tljh.errors import ConfigError, TLJHError
 from tljh.hub import plugins
 from tljh.layout import Layout
 from tljh.render.hub import apply_traitlets, traitlets_from_config
+from tljh.system import users
+from tljh.system.machine import total_memory
 
 SPAWNER_CLASS = "tljh.hub.spawner.UserCreatingSpawner"
 
@@ -74,6 +76,23 @@ def run_config_d(c: Any, directory: Path) -> list[Path]:
     return ran
 
 
+def keep_services_running(traits: dict[str, dict[str, Any]]) -> None:
+    """Run a service whose system user is missing as root, saying so, rather
+    than keeping the hub from starting (JupyterHub stops when a service
+    cannot start).  The installer creates those users; only an install whose
+    installer has not run since, or a deleted user, gets here."""
+    for service in traits.get("JupyterHub", {}).get("services", []):
+        user = service.get("user")
+        if user and not users.user_exists(user):
+            print(
+                f"warning: the system user {user} is missing, so the service "
+                f"{service['name']} runs as root; re-run the installer to create it",
+                file=sys.stderr,
+                flush=True,
+            )
+            del service["user"]
+
+
 def configure(c: Any, layout: Layout | None = None) -> None:
     """Apply the whole TLJH configuration to the traitlets config ``c``."""
     layout = layout or Layout.from_env()
@@ -90,6 +109,7 @@ def configure(c: Any, layout: Layout | None = None) -> None:
             layout,
             api_password=api_password,
             users_api_token=read_users_api_token(layout),
+            machine_memory=total_memory(),
         )
         pm = plugins.plugin_manager()
     except ConfigError as e:
@@ -97,6 +117,7 @@ def configure(c: Any, layout: Layout | None = None) -> None:
     except TLJHError as e:
         _fail(e.render())
 
+    keep_services_running(traits)
     apply_traitlets(c, traits)
     c.JupyterHub.spawner_class = SPAWNER_CLASS
 

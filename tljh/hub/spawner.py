@@ -7,6 +7,10 @@ they run in a worker thread: the hub keeps serving everybody else meanwhile.
 
 Invariant: a system account is only ever used for the hub user recorded as its
 owner; the rules are in :mod:`tljh.hub.accounts`.
+
+Each server's unit is sandboxed (:mod:`tljh.render.user_units`), and a server
+that dies while it starts fails the spawn at once, with its own last log
+lines (:mod:`tljh.hub.server_start`).
 """
 
 from __future__ import annotations
@@ -15,22 +19,29 @@ import asyncio
 import contextlib
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from systemdspawner import SystemdSpawner
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from traitlets import Bool, Dict, Integer, List, Set, Unicode, default
+from systemdspawner import systemd as systemdspawner_systemd
+from traitlets import Bool, Dict, Int, Integer, List, Set, Unicode, default
 
-from tljh.errors import AccountConflict
+from tljh.errors import AccountConflict, ServerStartFailed
 from tljh.hub import plugins
 from tljh.hub.accounts import choose_account, oauth_client_id, server_suffix
-from tljh.hub.admission import StartQueue, Ticket, default_slots, poll_delays, waiting_message
+from tljh.hub.admission import StartQueue, Ticket, default_slots, waiting_message
+from tljh.hub.server_start import (
+    Outcome,
+    connect_host,
+    pid_alive,
+    runnable,
+    wait_until_listening,
+)
 from tljh.layout import Layout
 from tljh.render.limits import Effective, Limits, effective_limits
-from tljh.system import users
+from tljh.render.user_units import DEFAULT_TASKS_MAX, server_properties
+from tljh.system import systemd, users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import system_username
 from tljh.system.users import AccountOwners, recorded_account
@@ -112,6 +123,14 @@ class UserCreatingSpawner(SystemdSpawner):
         """,
     ).tag(config=True)
 
+    tasks_max = Int(
+        DEFAULT_TASKS_MAX,
+        help="""The most processes and threads one server may have (systemd's TasksMax).
+
+        A fork bomb stops there instead of filling the machine's process table.
+        """,
+    ).tag(config=True)
+
     @default("account_owners_file")
     def _default_account_owners_file(self) -> str:
         return str(Layout.from_env().account_owners)
@@ -183,6 +202,10 @@ class UserCreatingSpawner(SystemdSpawner):
         # This start's place in line, while it has one; and whether it got past the line.
         self._ticket: Ticket | None = None
         self._admitted = False
+        # What the admin configured; start() puts the sandbox underneath.
+        self._configured_extra_properties: dict[str, Any] = dict(self.unit_extra_properties)
+        # True while SystemdSpawner.start waits for the unit to become active.
+        self._unit_starting = False
 
     @property
     def system_username(self) -> str:
@@ -323,11 +346,18 @@ class UserCreatingSpawner(SystemdSpawner):
         self.disable_user_sudo = self.sudo_disabled()
         self._sudo_checked = True
         self.apply_limits()
+        self.unit_extra_properties = self.unit_properties()
         async with self._start_slot():
-            url = await super().start()
-            if url is not None:
-                await self._wait_until_answering(url)
-            return url
+            self._unit_starting = True
+            try:
+                started = await super().start()
+            finally:
+                self._unit_starting = False
+            if started is None:
+                raise await self.start_failure("did not start")
+            # The slot is kept until the server answers: that is the costly part.
+            await self.wait_until_up(*started)
+            return started
 
     def start_queue(self) -> StartQueue:
         """The hub's one line of starts, made on first use with :attr:`start_slots`."""
@@ -356,50 +386,6 @@ class UserCreatingSpawner(SystemdSpawner):
         finally:
             self._ticket = None
             queue.leave(ticket)
-
-    async def _wait_until_answering(self, url: Any) -> None:
-        """Keep the slot until the new server answers, checking often.
-
-        The hub checks the same URL afterwards (any answer below 500 counts); here
-        it is found at once.  Gives up, leaving the decision to the hub, after
-        :attr:`http_timeout` or when the unit is no longer running.
-        """
-        server = getattr(self, "server", None)
-        if server is None:
-            return
-        ip, port = url if isinstance(url, tuple) else (None, None)
-        if ip is None:
-            return
-        target = f"http://{ip}:{int(port)}{server.base_url}api"
-        client = AsyncHTTPClient()
-        started = time.monotonic()
-        deadline = started + self.http_timeout
-        next_unit_check = started + 1
-        for delay in poll_delays():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.log.warning("%s did not answer within %ss", self._log_name, self.http_timeout)
-                return
-            request = HTTPRequest(target, follow_redirects=False, request_timeout=remaining)
-            try:
-                response = await client.fetch(request, raise_error=False)
-            except Exception:
-                # Not answering yet (refused, reset, timed out...): a failed check
-                # must never fail the start; the hub's own check has the last word.
-                response = None
-            if response is not None and response.code < 500:
-                self.log.debug(
-                    "%s answered %.2fs after its unit started",
-                    self._log_name,
-                    time.monotonic() - started,
-                )
-                return
-            if time.monotonic() >= next_unit_check:
-                next_unit_check = time.monotonic() + 1
-                if await super().poll() is not None:
-                    self.log.warning("%s stopped while starting", self._log_name)
-                    return
-            await asyncio.sleep(delay)
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         async for message in self._waiting_messages():
@@ -438,6 +424,57 @@ class UserCreatingSpawner(SystemdSpawner):
         self.mem_limit, self.cpu_limit = limits.memory, limits.cpu
         return limits
 
+    def unit_properties(self) -> dict[str, Any]:
+        """The sandbox and limits of this start's unit; the admin's
+        ``SystemdSpawner.unit_extra_properties`` win over ours."""
+        ours = server_properties(
+            may_sudo=not self.disable_user_sudo,
+            systemd_version=systemdspawner_systemd.get_systemd_version(),
+            tasks_max=self.tasks_max,
+        )
+        return {**ours, **self._configured_extra_properties}
+
+    async def wait_until_up(self, ip: str, port: int) -> None:
+        """Return when the server accepts connections; raise :class:`ServerStartFailed`
+        as soon as its process is gone, or after ``http_timeout``."""
+        unit = await asyncio.to_thread(systemd.status, self.unit_name)
+        if unit.active_state != "active" or not unit.main_pid:
+            raise await self.start_failure("stopped before it answered")
+        outcome = await wait_until_listening(
+            connect_host(ip),
+            port,
+            lambda: pid_alive(unit.main_pid),
+            timeout=self.http_timeout,
+        )
+        if outcome is Outcome.EXITED:
+            raise await self.start_failure("stopped before it answered")
+        if outcome is Outcome.TIMEOUT:
+            raise await self.start_failure(f"did not answer within {self.http_timeout} seconds")
+
+    async def start_failure(self, what: str) -> ServerStartFailed:
+        """The error for a start that failed: ``what`` happened, and what the unit logged."""
+        unit = await asyncio.to_thread(systemd.status, self.unit_name)
+        reason = what
+        if unit.result not in ("", "success"):
+            reason += f" ({unit.result}, status {unit.exec_main_status})"
+        journal = ""
+        if unit.invocation_id:
+            journal = await asyncio.to_thread(systemd.invocation_log, unit.invocation_id)
+        else:
+            # No run of the unit at all: systemd-run refused to make it, and
+            # said why only in the hub's log.
+            command = self._expand_user_vars(self.cmd[0]) if self.cmd else ""
+            if command and not runnable(command):
+                reason = (
+                    f"could not start: {command} is missing or not executable "
+                    "(the user environment is broken; re-running the installer repairs it)"
+                )
+            else:
+                reason += " (systemd did not start it; see 'sudo journalctl -u jupyterhub')"
+        error = ServerStartFailed(self.unit_name, reason, journal)
+        self.log.error("Server %s of %s %s", self.unit_name, self.user.name, error.message)
+        return error
+
     def may_sudo(self) -> bool:
         """Whether this user's servers may use sudo (they are in ``users.admin``)."""
         return self.admin_sudo and self.user.name in self.sudo_users
@@ -451,6 +488,10 @@ class UserCreatingSpawner(SystemdSpawner):
 
     async def poll(self) -> int | None:
         status: int | None = await super().poll()
+        if status is not None and self._unit_starting:
+            # SystemdSpawner.start polls until the unit is active, for as long
+            # as start_timeout; a unit that already failed never will be.
+            raise await self.start_failure("stopped before it answered")
         # Once per hub start is enough: users.admin changes only with a restart,
         # and servers this hub started already run with the right rights.
         check = not self._sudo_checked

@@ -1,4 +1,5 @@
-"""Install steps for who may do what: the hub's groups and the admins' sudo rules."""
+"""Install steps for who may do what: the hub's groups, its services' own users,
+and the admins' sudo rules."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from tljh.install.context import Context
 from tljh.render.sudoers import sudoers_text
 from tljh.system.files import ensure_file
 from tljh.system.run import run
-from tljh.system.users import ADMINS_GROUP, USERS_GROUP, ensure_group, group_exists
+from tljh.system.users import (
+    ADMINS_GROUP,
+    CULLER_USER,
+    USERS_GROUP,
+    ensure_group,
+    ensure_system_user,
+    group_exists,
+)
 
 
 def step_groups(ctx: Context) -> list[str]:
@@ -18,6 +26,14 @@ def step_groups(ctx: Context) -> list[str]:
             ensure_group(group)
             changes.append(f"created group {group}")
     return changes
+
+
+def step_service_users(ctx: Context) -> list[str]:
+    # Made whether or not the culler is enabled: enabling it is a reload of
+    # the hub, which must not need the installer.
+    if ensure_system_user(CULLER_USER, "TLJH idle culler"):
+        return [f"created system user {CULLER_USER}"]
+    return []
 
 
 def step_sudoers(ctx: Context) -> list[str]:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tljh.install.accounts import step_groups, step_sudoers
+from tljh.install.accounts import step_groups, step_service_users, step_sudoers
 from tljh.install.admins import step_admin_passwords
 from tljh.install.context import Context, Step
 from tljh.install.files import step_config, step_directories, step_secrets, step_tljh_config_link
@@ -38,6 +38,7 @@ STEPS: list[tuple[str, Step]] = [
     ("config", step_config),
     ("admin passwords", step_admin_passwords),
     ("groups", step_groups),
+    ("service users", step_service_users),
     ("sudoers", step_sudoers),
     ("user environment", step_user_env),
     ("plugin packages", step_plugin_packages),

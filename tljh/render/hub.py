@@ -20,7 +20,9 @@ from tljh.config.kinds import KindError, host_port, parse_memory
 from tljh.config.schema import AUTH_ALIASES, DEFAULT_AUTH_TYPE
 from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
+from tljh.render.default_memory import default_memory_limit
 from tljh.render.limits import limits_by_name
+from tljh.system.users import CULLER_USER
 
 DEFAULT_AUTHENTICATOR = DEFAULT_AUTH_TYPE
 FIRSTUSE_AUTHENTICATOR = "firstuseauthenticator.FirstUseAuthenticator"
@@ -96,10 +98,18 @@ def memory_bytes(value: Any) -> int | None:
 
 
 def culler_service(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
-    """The idle culler, as a JupyterHub-managed service."""
+    """The idle culler, as a JupyterHub-managed service.
+
+    It runs as its own system user, not as root with the hub: all it needs
+    is its API token (scoped by :func:`culler_role`) and the hub's address.
+    ``-I`` and the working directory ``/`` keep it from importing anything
+    from the hub's working directory (state/, which that user cannot enter
+    anyway) or from ``PYTHON*`` variables.
+    """
     cull = config["services"]["cull"]
     command = [
         str(layout.hub_python),
+        "-I",
         "-m",
         "jupyterhub_idle_culler",
         f"--timeout={int(cull['timeout'])}",
@@ -111,7 +121,7 @@ def culler_service(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
         command.append("--cull-users=True")
     if cull["remove_named_servers"]:
         command.append("--remove-named-servers=True")
-    return {"name": CULLER_SERVICE, "command": command}
+    return {"name": CULLER_SERVICE, "command": command, "user": CULLER_USER, "cwd": "/"}
 
 
 def culler_role(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,8 +149,21 @@ def users_service_role() -> dict[str, Any]:
     }
 
 
+def server_memory_limit(config: Mapping[str, Any], machine_memory: int | None) -> int | None:
+    """Each server's memory limit in bytes: ``limits.memory``, else the machine's
+    default (:func:`tljh.render.default_memory.default_memory_limit`), else none."""
+    configured = memory_bytes(config["limits"].get("memory"))
+    if configured is not None:
+        return configured
+    return default_memory_limit(machine_memory) if machine_memory else None
+
+
 def traitlets_from_config(
-    config: Mapping[str, Any], layout: Layout, api_password: str = "", users_api_token: str = ""
+    config: Mapping[str, Any],
+    layout: Layout,
+    api_password: str = "",
+    users_api_token: str = "",
+    machine_memory: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Map the defaults-filled TLJH ``config`` to ``{ClassName: {trait: value}}``.
 
@@ -148,7 +171,8 @@ def traitlets_from_config(
     ``jupyterhub_config.py`` reads it from ``layout.traefik_api_secret``, see
     :func:`tljh.config.secrets.read_api_password`), ``users_api_token`` the token of
     ``tljh users`` (:func:`tljh.config.secrets.read_users_api_token`; none: no such
-    service); this function reads no file.
+    service), ``machine_memory`` the machine's memory in bytes, which sets the
+    servers' memory limit when ``limits.memory`` does not.  This function reads no file.
     """
     traits: dict[str, dict[str, Any]] = {}
 
@@ -223,7 +247,7 @@ def traitlets_from_config(
         "Spawner",
         cmd=[str(user_bin / "jupyterhub-singleuser")],
         default_url=DEFAULT_URLS[default_app],
-        mem_limit=memory_bytes(limits.get("memory")),
+        mem_limit=server_memory_limit(config, machine_memory),
         cpu_limit=float(cpu) if cpu is not None else None,
     )
     put(

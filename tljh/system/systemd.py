@@ -103,6 +103,44 @@ def journal_since(
     return "".join(line + "\n" for line in _first_run_lines(raw, exclude_invocations)[-lines:])
 
 
+def invocation_log(invocation_id: str, lines: int = 20, settle: float = 2.0) -> str:
+    """The last ``lines`` lines one run of a unit logged: its processes' output
+    and systemd's messages about it ("Failed to execute ...", "Main process
+    exited ...").  Waits up to ``settle`` seconds for the last lines, which
+    reach the journal a little after the process exits, to arrive.
+    """
+    argv = [
+        "journalctl",
+        f"_SYSTEMD_INVOCATION_ID={invocation_id}",
+        "+",
+        f"INVOCATION_ID={invocation_id}",
+        "-n",
+        str(lines),
+        "-o",
+        "cat",
+        "--no-pager",
+    ]
+
+    def read() -> str:
+        try:
+            proc = subprocess.run(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return proc.stdout if proc.returncode == 0 else ""
+
+    text = read()
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        again = read()
+        if again == text and text:
+            break
+        text = again
+    return text
+
+
 def _first_run_lines(raw: str, exclude_invocations: Sequence[str]) -> list[str]:
     """The messages of the first run (invocation) in journalctl's JSON output."""
     first: str | None = None
@@ -141,6 +179,10 @@ class UnitStatus:
     started_at: float
     #: Identifies this run of the unit (in the journal: _SYSTEMD_INVOCATION_ID).
     invocation_id: str = ""
+    #: How the last run ended ("success", "exit-code", "signal", ...).
+    result: str = ""
+    #: The main process's exit status (or signal number).
+    exec_main_status: int = 0
 
 
 def status(unit: str) -> UnitStatus:
@@ -160,6 +202,10 @@ def status(unit: str) -> UnitStatus:
             "ExecMainStartTimestampMonotonic",
             "-p",
             "InvocationID",
+            "-p",
+            "Result",
+            "-p",
+            "ExecMainStatus",
             unit,
         ],
         check=False,
@@ -184,4 +230,6 @@ def status(unit: str) -> UnitStatus:
         n_restarts=number("NRestarts"),
         started_at=started,
         invocation_id=props.get("InvocationID", ""),
+        result=props.get("Result", ""),
+        exec_main_status=number("ExecMainStatus"),
     )

@@ -28,6 +28,8 @@ from tljh.system.run import run
 USERS_GROUP = "jupyterhub-users"
 #: Group of hub admins' system accounts (full sudo, see tljh.render.sudoers).
 ADMINS_GROUP = "jupyterhub-admins"
+#: The system user the idle culler runs as: no home, no login, no groups.
+CULLER_USER = "tljh-idle-culler"
 
 HOME_MODE = 0o700
 
@@ -146,6 +148,35 @@ def ensure_user(system_name: str) -> bool:
         if created:
             _fix_home(system_name)
     return created
+
+
+def ensure_system_user(name: str, comment: str) -> bool:
+    """Make sure the system user ``name`` exists, for a service: a system uid,
+    its own group, no home directory and no login shell.  True if created."""
+    if user_exists(name):
+        return False
+    with _accounts_lock:
+        if user_exists(name):
+            return False
+        return _run_account_tool(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--comment",
+                comment,
+                name,
+            ],
+            hint="useradd's output above says why; fix that (no other tool editing "
+            f"/etc/passwd), or create the user with 'useradd --system {name}', then "
+            "run the installer again",
+            already_done=lambda rc: rc == 9 or user_exists(name),
+        )
 
 
 def ensure_user_group(system_name: str, group: str) -> None:
