@@ -29,11 +29,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tljh.cli.config_args import build_parser
+from tljh.cli.report import append_log, unexpected_error
 from tljh.config.edit import choose_editor, edit_session
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
@@ -65,7 +66,14 @@ from tljh.config.values import (
     split_key,
     unset_value,
 )
-from tljh.errors import ConfigError, ConfigValidationError, KeyNotSetError, Problem, TLJHError
+from tljh.errors import (
+    ApplyFailed,
+    ConfigError,
+    ConfigValidationError,
+    KeyNotSetError,
+    Problem,
+    TLJHError,
+)
 from tljh.layout import Layout
 from tljh.system.files import read_or_none
 
@@ -480,17 +488,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    log = Layout.from_env().config_log
     try:
         return int(args.func(args))
     except TLJHError as e:
-        print(e.render(), file=sys.stderr)
+        if isinstance(e, ApplyFailed):
+            # The running hub changed: keep how it ended where a closed
+            # terminal (SIGHUP) cannot lose it.
+            append_log(log, e.render())
+        _print_error(e.render())
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print_error("interrupted")
         return 130
     except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _print_error(f"error: {e}")
         return 1
+    except Exception as e:
+        _print_error(
+            unexpected_error(
+                "tljh-config",
+                log,
+                e,
+                "the config file is either as it was or completely changed, never half "
+                "written: check it with 'sudo tljh-config show'",
+            )
+        )
+        return 1
+
+
+def _print_error(text: str) -> None:
+    with suppress(OSError):  # the terminal is gone (SIGHUP): the log has it
+        print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

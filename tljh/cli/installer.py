@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
+from tljh.cli.report import REPORT_URL
 from tljh.errors import HostError, TLJHError
 from tljh.install.context import Context
 from tljh.install.options import InstallOptions, add_options
@@ -56,13 +57,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout.installer_log,
         )
         return 1
-    except Exception:
-        log.exception("unexpected error")
+    except Exception as e:
+        log.error("unexpected error", exc_info=True)  # the log file only
         log.error(
-            "error: the installer stopped on an unexpected error (details above and in %s)\n"
-            "hint: run the installer again; if it stops at the same place, please report it "
-            "with that log",
+            "error: the installer stopped on an unexpected error: %s: %s; the details are in %s\n"
+            "hint: running the installer again is safe (each step only changes what is not "
+            "yet as it should be); if it stops at the same place, please report it at %s "
+            "with that log (check it for passwords first)",
+            type(e).__name__,
+            e,
             layout.installer_log,
+            REPORT_URL,
         )
         return 1
     if ctx.restart_installer:

@@ -56,6 +56,9 @@ def setup_logging(layout: Layout) -> None:
     root.setLevel(logging.INFO)
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter("[tljh] %(message)s"))
+    # Tracebacks are for whoever fixes the bug: the log file has them, the
+    # console gets the one line that follows them.
+    console.addFilter(lambda record: not record.exc_info)
     root.addHandler(console)
     layout.prefix.mkdir(parents=True, exist_ok=True)
     fd = os.open(layout.installer_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
