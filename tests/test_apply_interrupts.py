@@ -83,6 +83,6 @@ def test_an_interrupt_before_any_restart_puts_the_files_back_and_restarts_nothin
     err = info.value
     assert err.rolled_back and err.exit_code == 129
     assert err.message.startswith("interrupted by SIGHUP")
-    assert "Nothing had been restarted yet" in err.message
+    assert "Nothing was restarted" in err.message
     assert "run the command again" in err.hint
     assert layout.config_file.read_bytes() == good

@@ -271,9 +271,7 @@ def test_entries_of_earlier_releases_are_read_in_order_and_older(cfg: Path) -> N
     assert entries[0].path.name.startswith("config-v000001-")
 
 
-def test_a_failed_write_leaves_no_history_entry(
-    cfg: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_write_leaves_no_history_entry(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = ConfigFiles.for_file(cfg)
     write_bytes(files, b"a: 1\n")
     write_bytes(files, b"a: 2\n")

@@ -155,6 +155,10 @@ class ApplyFailed(UnhealthyError):
         self.rolled_back = rolled_back
 
 
+class ConfigRefused(ConfigError):
+    """The hub would not start with a configuration: found before anything was restarted."""
+
+
 class Interrupted(TLJHError):
     """A signal (Ctrl-C, a dropped SSH session, ``kill``) stopped a change half-way.
 

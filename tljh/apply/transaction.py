@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from tljh.apply.health import hub_problem, proxy_problem, restart_and_wait
 from tljh.apply.interrupts import InterruptGuard
 from tljh.apply.plan import COMPONENTS, UNITS, changed_components, component_names, ordered
+from tljh.apply.precheck import check_hub_config
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
     Snapshot,
@@ -31,6 +32,7 @@ from tljh.config.store import load_checked_config
 from tljh.errors import (
     ApplyFailed,
     ConfigError,
+    ConfigRefused,
     Interrupted,
     StartFailed,
     TLJHError,
@@ -96,6 +98,8 @@ class ApplyTransaction:
     previous: bytes | None = None
     timeout: float = DEFAULT_TIMEOUT
     say: Callable[[str], None] = _say_nothing
+    #: Refuses a hub configuration the hub would not start with (before any restart).
+    check_hub: Callable[[Layout], None] = check_hub_config
     #: The components whose restart began, in order.
     started: list[str] = field(default_factory=list)
 
@@ -127,6 +131,8 @@ class ApplyTransaction:
         """
         try:
             try:
+                if "hub" in self.components:
+                    self.check_hub(self.layout)
                 self._say(
                     f"Restarting {component_names(self.components)} "
                     f"(waiting up to {self.timeout:g} s for each)..."
@@ -171,6 +177,8 @@ class ApplyTransaction:
             restarting = component_names(self.started or self.components)
             head = f"{failure.message} while restarting {restarting}"
             hint = "run the command again when it can finish (it takes at most a minute or two)"
+        elif isinstance(failure, ConfigRefused):
+            head, hint = failure.message, failure.hint
         else:
             head = f"{what} did not work with the new configuration:\n{failure.message}"
             hint = failure.hint or self._fallback_hint(failed or self.components)
@@ -197,10 +205,10 @@ class ApplyTransaction:
                 hint,
                 rolled_back=False,
             )
-        if interrupted:
+        if interrupted or not self.started:
             # What was not restarted yet still runs with what it started with.
             again = ordered(self.started)
-            self._say(f"{head}; restoring the last configuration that worked...")
+            self._say(f"{head.splitlines()[0]}; restoring the last configuration that worked...")
         else:
             again = ordered(set(self.components) | changed_components(self.current, target))
             self._say(f"{what} did not come back; restoring the last configuration that worked...")
@@ -231,14 +239,14 @@ class ApplyTransaction:
             )
         else:
             state = (
-                "Nothing had been restarted yet: the hub and the proxy kept running with the "
-                "previous configuration."
+                "Nothing was restarted: the hub and the proxy kept running with the previous "
+                "configuration."
             )
         raise self._failed(
             failure,
             head + rolled_back + state,
             hint
-            if interrupted
+            if interrupted or isinstance(failure, ConfigRefused)
             else "fix the cause shown above and try again; 'sudo tljh-config history' shows "
             "the version that failed",
             rolled_back=True,
