@@ -107,3 +107,71 @@ def test_a_refused_change_puts_the_files_back_and_restarts_nothing(layout: Layou
     assert "Nothing was restarted" in err.message
     assert layout.config_file.read_bytes() == good
     assert not any(line.startswith("Restarting") for line in said), said
+
+
+# --- tljh-config reload --dry-run ---------------------------------------------------
+
+
+def _installed(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tljh.apply.proxy_files import write_proxy_files
+    from tljh.apply.snapshot import record_known_good
+    from tljh.config.store import load_checked_config
+
+    write_proxy_files(layout, load_checked_config(layout))
+    record_known_good(layout)
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(layout.prefix))
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_dry_run_says_what_would_restart_and_why(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tljh.cli.config import main
+
+    _installed(layout, monkeypatch)
+    layout.config_file.write_text("limits:\n  memory: 2G\nhttp:\n  port: 8080\n")
+    (layout.jupyterhub_config_d / "20-new.py").write_text("c.JupyterHub.y = 2\n")
+    before = _tree(layout.prefix)
+    assert main(["reload", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        "Dry run: nothing is changed or restarted.\n"
+        "Would restart the proxy:\n"
+        "  - http.port changed\n"
+        "Would restart the hub:\n"
+        "  - 'tljh-config reload' always restarts the hub\n"
+        "  - http.port changed\n"
+        "  - limits.memory changed\n"
+        "  - jupyterhub_config.d/20-new.py added\n"
+        "The hub's configuration loads as the hub will load it.\n"
+    )
+    assert _tree(layout.prefix) == before
+
+
+def test_dry_run_of_the_proxy_alone(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tljh.cli.config import main
+
+    _installed(layout, monkeypatch)
+    assert main(["reload", "proxy", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Would restart the proxy:\n  - 'tljh-config reload proxy' restarts only" in out
+    assert "hub" not in out.replace("tljh-config", "")
+
+
+def test_dry_run_refuses_what_the_hub_would_refuse(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tljh.cli.config import main
+
+    _installed(layout, monkeypatch)
+    (layout.jupyterhub_config_d / "50-broken.py").write_text("raise ValueError('oops')\n")
+    before = _tree(layout.prefix)
+    assert main(["reload", "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert "  - jupyterhub_config.d/50-broken.py added" in captured.out
+    assert "the hub would not start with this configuration" in captured.err
+    assert _tree(layout.prefix) == before

@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 
 from tljh.apply.health import hub_problem, proxy_problem, restart_and_wait
 from tljh.apply.interrupts import InterruptGuard
-from tljh.apply.plan import COMPONENTS, UNITS, changed_components, component_names, ordered
+from tljh.apply.plan import (
+    COMPONENTS,
+    UNITS,
+    change_reasons,
+    changed_components,
+    component_names,
+    ordered,
+)
 from tljh.apply.precheck import check_hub_config
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
@@ -260,6 +267,55 @@ class ApplyTransaction:
         return error
 
 
+@dataclass(frozen=True)
+class ApplyPlan:
+    """What an apply would restart and why, worked out without changing anything."""
+
+    #: The config as it will run (validated, with defaults).
+    config: Mapping[str, Any]
+    #: The last configuration that passed the health checks, if one was recorded.
+    known_good: Snapshot | None
+    #: The files to apply.
+    current: Snapshot
+    #: What the change since the known-good snapshot touches.
+    needed: set[str]
+    #: What to restart, in restart order.
+    components: list[str]
+    #: Why each of ``components`` restarts, in words.
+    reasons: dict[str, list[str]]
+
+
+def plan_apply(
+    layout: Layout,
+    always: Sequence[str] = (),
+    *,
+    only: Sequence[str] | None = None,
+    known_good: Snapshot | None = None,
+) -> ApplyPlan:
+    """What :func:`apply_changes` would restart, and why; reads only.
+
+    ``known_good`` stands in for the recorded snapshot (a dry run's "what
+    would be recorded first").  Raises :class:`~tljh.errors.ConfigError` for
+    an invalid config.
+    """
+    config = load_checked_config(layout)  # invalid: refuse before touching anything
+    good = known_good or read_known_good(layout)
+    current = take_snapshot(layout)
+    needed = changed_components(good, current)
+    if only is not None:
+        reasons = {c: [f"'tljh-config reload {c}' restarts only the {c}"] for c in only}
+    else:
+        reasons = change_reasons(good, current)
+        for component in always:
+            reasons.setdefault(component, []).insert(
+                0, f"'tljh-config reload' always restarts the {component}"
+            )
+        # Only read traefik's files when the proxy would not restart anyway.
+        if "proxy" not in reasons and proxy_files_stale(layout, config):
+            reasons["proxy"] = [f"its generated files in {layout.state_dir} are out of date"]
+    return ApplyPlan(config, good, current, needed, ordered(reasons), reasons)
+
+
 def apply_changes(
     layout: Layout,
     always: Sequence[str] = (),
@@ -272,29 +328,29 @@ def apply_changes(
     """Make the hub and proxy run with the current files; roll back if they fail.
 
     Restarts what the change since the last known-good configuration touches,
-    plus ``always``; the proxy also when its generated files are out of date.
-    ``only`` restarts exactly those components (``reload proxy``).  Each
-    restart waits at most ``timeout`` s for health.  On failure, restores the
-    known-good snapshot (or, without one, ``previous``: the config.yaml bytes
-    before the change), restarts again, and raises
+    plus ``always``; the proxy also when its generated files are out of date
+    (:func:`plan_apply`).  ``only`` restarts exactly those components
+    (``reload proxy``).  The hub's configuration is loaded as the hub will
+    load it before anything restarts (:mod:`tljh.apply.precheck`).  Each
+    restart waits at most ``timeout`` s for health.  On failure or an
+    interrupt (:mod:`tljh.apply.interrupts`), restores the known-good
+    snapshot (or, without one, ``previous``: the config.yaml bytes before the
+    change), restarts again what had been restarted, and raises
     :class:`~tljh.errors.ApplyFailed`.  An invalid config raises
     :class:`~tljh.errors.ConfigError` before anything is touched.
 
     The caller holds the config lock.  Returns the components restarted.
     """
-    config = load_checked_config(layout)  # invalid: refuse before touching anything
-    good = read_known_good(layout)
-    current = take_snapshot(layout)
-    needed = changed_components(good, current)
-    if only is not None:
-        components = ordered(only)
-    else:
-        wanted = set(always) | needed
-        # Only read traefik's files when the proxy would not restart anyway.
-        if "proxy" not in wanted and proxy_files_stale(layout, config):
-            wanted.add("proxy")
-        components = ordered(wanted)
+    plan = plan_apply(layout, always, only=only)
     transaction = ApplyTransaction(
-        layout, config, components, needed, good, current, previous, timeout, say
+        layout,
+        plan.config,
+        plan.components,
+        plan.needed,
+        plan.known_good,
+        plan.current,
+        previous,
+        timeout,
+        say,
     )
     return transaction.apply()

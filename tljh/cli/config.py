@@ -316,6 +316,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run_reload(args)
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
     from tljh.apply.session import reload_config
 
@@ -327,6 +329,28 @@ def cmd_reload(args: argparse.Namespace) -> int:
         say=_say,
     )
     _report(restarted)
+    return 0
+
+
+def _dry_run_reload(args: argparse.Namespace) -> int:
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.plan import component_names
+    from tljh.apply.precheck import check_hub_config
+    from tljh.apply.session import reload_plan
+
+    layout = Layout.from_env()
+    plan = reload_plan(layout, args.component)
+    print("Dry run: nothing is changed or restarted.")
+    if not plan.components:
+        print("Nothing would restart: the hub and the proxy already run with this configuration.")
+        return 0
+    for component in plan.components:
+        print(f"Would restart {component_names([component])}:")
+        for reason in plan.reasons[component]:
+            print(f"  - {reason}")
+    if "hub" in plan.components:
+        check_hub_config(layout)  # raises ConfigRefused with what the hub would refuse
+        print("The hub's configuration loads as the hub will load it.")
     return 0
 
 
@@ -488,6 +512,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    try:
+        return _run(args)
+    finally:
+        _forget_a_gone_terminal()
+
+
+def _run(args: argparse.Namespace) -> int:
     log = Layout.from_env().config_log
     try:
         return int(args.func(args))
@@ -515,6 +546,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 1
+
+
+def _forget_a_gone_terminal() -> None:
+    """After SIGHUP the terminal is gone: send what is left to /dev/null.
+
+    Python would otherwise fail to flush it at exit and change the exit
+    status to 120, hiding the one that says what happened.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def _print_error(text: str) -> None:
