@@ -221,7 +221,10 @@ def test_a_reload_checks_then_restarts_in_bounded_time(timings) -> None:
 
 def checksums() -> dict[str, str]:
     out = {}
-    for root in ("/opt/tljh/config", "/opt/tljh/state", "/etc/systemd/system"):
+    for log in (CONFIG_LOG, Path("/opt/tljh/installer.log")):
+        if log.exists():
+            out[str(log)] = hashlib.sha256(log.read_bytes()).hexdigest()
+    for root in ("/opt/tljh/config", "/opt/tljh/state", "/etc/systemd/system", "/etc/sudoers.d"):
         for path in sorted(Path(root).rglob("*")):
             if path.is_file() and not path.name.startswith("jupyterhub.sqlite"):
                 out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -247,3 +250,50 @@ def test_reload_dry_run_changes_nothing() -> None:
         assert unit_pids() == pids
     finally:
         CONFIG.write_bytes(before_config)
+
+
+def test_installer_dry_run_changes_nothing(timings) -> None:
+    sums, pids = checksums(), unit_pids()
+    hub_env = {str(p): p.stat().st_mtime_ns for p in Path("/opt/tljh/hub/bin").iterdir()}
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["/opt/tljh/hub/bin/python3", "-I", "-m", "tljh.installer", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TLJH_INSTALL_PREFIX": "/opt/tljh"},
+        timeout=300,
+    )
+    timings("installer_dry_run_seconds", round(time.monotonic() - started, 1))
+    print(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # A working install that was just installed: nothing to do, like a re-run.
+    assert "Dry run: nothing would change." in proc.stdout
+    assert checksums() == sums
+    assert unit_pids() == pids
+    assert {str(p): p.stat().st_mtime_ns for p in Path("/opt/tljh/hub/bin").iterdir()} == hub_env
+
+
+def test_installer_dry_run_names_what_would_change() -> None:
+    unit = Path("/etc/systemd/system/jupyterhub.service")
+    before = unit.read_bytes()
+    unit.write_bytes(before + b"# tljh-test: a hand edit\n")
+    try:
+        sums, pids = checksums(), unit_pids()
+        proc = subprocess.run(
+            ["python3", "bootstrap/bootstrap.py", "--dry-run"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TLJH_BOOTSTRAP_PIP_SPEC": "/srv/src"},
+            cwd="/srv/src",
+            timeout=300,
+        )
+        print(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "dry run: nothing is changed" in proc.stdout
+        assert f"systemd units: would write {unit}" in proc.stdout
+        assert "services: would (re)start jupyterhub.service" in proc.stdout
+        assert "Dry run: 2 change(s) would be made; nothing was changed." in proc.stdout
+        assert checksums() == sums
+        assert unit_pids() == pids
+    finally:
+        unit.write_bytes(before)

@@ -18,6 +18,7 @@ from typing import NoReturn
 from tljh.cli.report import REPORT_URL
 from tljh.errors import HostError, TLJHError
 from tljh.install.context import Context
+from tljh.install.dryrun import dry_run
 from tljh.install.options import InstallOptions, add_options
 from tljh.install.packages import RESTARTED_VARIABLE
 from tljh.install.steps import STEPS, run_steps, setup_logging
@@ -45,10 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     os.umask(0o022)
     layout = Layout.from_env()
-    setup_logging(layout)
+    # A dry run leaves every file as it was, the install log too.
+    setup_logging(layout, log_file=not options.dry_run)
     ctx = Context(layout=layout, options=options)
     started = time.monotonic()
     try:
+        if options.dry_run:
+            return report_dry_run(ctx, dry_run(ctx, [name for name, _ in STEPS]))
         total = run_steps(ctx, STEPS)
     except TLJHError as e:
         log.error("%s", e.render())
@@ -80,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = ctx.config.get("http", {}).get("port", 80)
     where = "http://<this server's address>" + ("" if port == 80 else f":{port}")
     log.info("The hub is running: open %s in a browser.", where)
+    return 0
+
+
+def report_dry_run(ctx: Context, total: int) -> int:
+    if total:
+        log.info("Dry run: %d change(s) would be made; nothing was changed.", total)
+    else:
+        log.info("Dry run: nothing would change.")
     return 0
 
 
