@@ -51,6 +51,10 @@ def hub_pid() -> str:
 def restore_config() -> Iterator[None]:
     before = CONFIG.read_bytes()
     snippets = set(CONFIG_D.iterdir())
+    # Earlier modules may have left saved but unapplied changes: apply them, so
+    # that "the previous configuration" is the file as the tests find it.
+    proc = tljh("reload")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert hub_status() == 200
     yield
     for path in set(CONFIG_D.iterdir()) - snippets:
