@@ -111,6 +111,16 @@ INSTALL_OPTIONS = (
             "help": "the installer's sha256, when --conda-installer-url serves another file",
         },
     ),
+    (
+        "--dry-run",
+        {
+            "action": "store_true",
+            "help": (
+                "only say what the install would change, step by step; change nothing (a first "
+                "install only says that it would install everything)"
+            ),
+        },
+    ),
 )
 CA_BUNDLE_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 CA_BUNDLE_EXPORTS = ("SSL_CERT_FILE", "PIP_CERT")
@@ -590,6 +600,9 @@ def forwarded_args(argv):
     out = []
     for flag, kwargs in INSTALL_OPTIONS:
         value = getattr(args, flag[2:].replace("-", "_"))
+        if kwargs.get("action") == "store_true":
+            out += [flag] if value else []
+            continue
         for one in value if kwargs.get("action") == "append" else [value]:
             if one is None:
                 continue
@@ -598,6 +611,47 @@ def forwarded_args(argv):
 
 
 # ---------------------------------------------------------------- main
+
+
+def dry_run(prefix, environ, argv, version):
+    """Say what the install would change, change nothing, and exit.
+
+    Without a hub environment there is nothing to compare with: everything
+    would be installed.  With one, its installer compares each step.
+    """
+    log(f"dry run: nothing is changed in {prefix}, in /etc or in the services")
+    missing = missing_apt_packages()
+    if missing:
+        log("system packages: would install " + " ".join(missing))
+    python = os.path.join(prefix, "hub", "bin", "python3")
+    if not python_works(python):
+        log(
+            f"hub environment: would create it in {prefix}/hub and install TLJH and "
+            "everything it needs (this would be a first install)"
+        )
+        sys.exit(0)
+    log(
+        f"hub environment: would install {tljh_spec(environ, version)} if it is not the "
+        "installed version; the steps below are checked by the installed TLJH"
+    )
+    env = package_env(environ)
+    env["TLJH_INSTALL_PREFIX"] = prefix
+    helped = subprocess.run(
+        [python, "-I", "-m", "tljh.installer", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    if "--dry-run" not in helped.stdout:
+        log(
+            "the installed TLJH is too old to say step by step what would change; "
+            "an install would upgrade it and then bring every step up to date"
+        )
+        sys.exit(0)
+    installer = [python, "-I", "-m", "tljh.installer", *forwarded_args(argv)]
+    sys.stdout.flush()
+    os.execve(python, installer, env)
 
 
 def main(argv=None):
@@ -610,6 +664,9 @@ def main(argv=None):
         check_host(prefix, environ)
     except HostProblem as e:
         fail(e.message, e.hint)
+
+    if args.dry_run:
+        dry_run(prefix, environ, argv, args.version)
 
     os.umask(0o022)
     os.makedirs(prefix, mode=0o755, exist_ok=True)

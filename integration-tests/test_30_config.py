@@ -254,20 +254,31 @@ def assert_rolled_back(proc: subprocess.CompletedProcess[str], hub_url: str, too
     assert took < 150, f"took {took:.0f} s"
 
 
-def test_authenticator_failing_on_import_is_rolled_back(
+def assert_refused(proc: subprocess.CompletedProcess[str], hub_url: str, hub_pid: str) -> None:
+    """Refused by the check before the restart: the running hub was never touched."""
+    print(f"\n--- {' '.join(proc.args)} ---\n{proc.stdout}{proc.stderr}")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stderr.split("  | ")[0]
+    assert "the hub would not start with this configuration" in proc.stderr, proc.stderr
+    assert "Nothing was restarted" in proc.stderr, proc.stderr
+    assert unit_property("jupyterhub", "MainPID") == hub_pid
+    assert hub_status(hub_url) == 200
+
+
+def test_authenticator_failing_on_import_is_refused_before_the_restart(
     hub_url: str, broken_authenticator: str, timings
 ) -> None:
     before = CONFIG.read_bytes()
+    hub_pid = unit_property("jupyterhub", "MainPID")
     started = time.monotonic()
     proc = tljh("set", "auth.type", broken_authenticator, "--apply")
     took = time.monotonic() - started
-    timings("config_rollback_broken_auth_seconds", round(took, 1))
-    assert_rolled_back(proc, hub_url, took)
-    assert "jupyterhub.service" in proc.stderr
-    assert "tljh_test_broken_auth" in proc.stderr  # the journal lines explain it
+    timings("config_refused_broken_auth_seconds", round(took, 1))
+    assert_refused(proc, hub_url, hub_pid)
+    assert "tljh-test: this authenticator is broken on purpose" in proc.stderr
     assert CONFIG.read_bytes() == before
     assert config_value("auth.type") == "dummy"
-    # The failed version is in the history, marked.
+    # The refused version is in the history, marked.
     history = tljh("history").stdout
     assert "automatic rollback" in history.splitlines()[4], history
 
@@ -291,9 +302,15 @@ def test_http_port_taken_is_rolled_back(hub_url: str, timings) -> None:
     assert config_value("http.port") == "80"
 
 
-def test_raising_config_d_snippet_is_moved_aside(hub_url: str, timings) -> None:
+def test_snippet_raising_only_in_the_hub_is_rolled_back(hub_url: str, timings) -> None:
+    # The check before the restart runs it fine: only the restart finds the
+    # failure, and the rollback after it is what brings the hub back.
     snippet = CONFIG_D / "99-tljh-test-broken.py"
-    snippet.write_text('raise RuntimeError("tljh-test: broken snippet")\n')
+    snippet.write_text(
+        "import os\n"
+        "if 'INVOCATION_ID' in os.environ:  # set by systemd for the hub, not for the check\n"
+        "    raise RuntimeError('tljh-test: broken snippet')\n"
+    )
     try:
         started = time.monotonic()
         proc = tljh("reload")
@@ -355,16 +372,15 @@ def test_hub_refuses_an_invalid_file_with_a_readable_message(hub_url: str) -> No
     assert hub_status(hub_url) == 200
 
 
-def test_hand_edited_valid_but_broken_file_is_rolled_back_by_reload(
+def test_hand_edited_valid_but_broken_file_is_refused_by_reload(
     hub_url: str, broken_authenticator: str
 ) -> None:
     before = CONFIG.read_text()
     assert "type: dummy" in before
+    hub_pid = unit_property("jupyterhub", "MainPID")
     CONFIG.write_text(before.replace("type: dummy", f"type: {broken_authenticator}"))
-    started = time.monotonic()
     proc = tljh("reload")
-    took = time.monotonic() - started
-    assert_rolled_back(proc, hub_url, took)
+    assert_refused(proc, hub_url, hub_pid)
     assert CONFIG.read_text() == before
 
 

@@ -201,3 +201,115 @@ def test_rollback_tightens_the_files_it_writes(cfg: Path) -> None:
     assert len(files) == 3  # two versions and the note of the one rollback replaced
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# --- order that does not depend on the clock ------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The wall clock history reads; tests set ``clock[0]``."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr("tljh.config.history.time.time", lambda: now[0])
+    return now
+
+
+def test_a_clock_going_backwards_keeps_the_newest_first(cfg: Path, clock: list[float]) -> None:
+    files = ConfigFiles.for_file(cfg)
+    write_bytes(files, b"v: 0\n")
+    for i, when in enumerate([1_800_000_000.0, 1_700_000_000.0, 1_600_000_000.0], start=1):
+        clock[0] = when
+        write_bytes(files, f"v: {i}\n".encode())
+    entries = history_entries(files)
+    assert [e.read_bytes() for e in entries] == [b"v: 2\n", b"v: 1\n", b"v: 0\n"]
+    assert history_entry(files, 1).read_bytes() == b"v: 2\n"
+    # The time shown is still the clock's, however wrong it was.
+    assert entries[0].replaced_at == 1_600_000_000.0
+
+
+def test_entries_in_the_same_instant_stay_in_order(cfg: Path, clock: list[float]) -> None:
+    files = ConfigFiles.for_file(cfg)
+    for i in range(12):
+        write_bytes(files, f"v: {i}\n".encode())
+    assert [e.read_bytes() for e in history_entries(files)] == [
+        f"v: {i}\n".encode() for i in reversed(range(11))
+    ]
+
+
+def test_pruning_after_the_clock_jumped_back_keeps_the_version_just_saved(
+    cfg: Path, clock: list[float]
+) -> None:
+    files = ConfigFiles.for_file(cfg)
+    for i in range(HISTORY_KEEP + 1):
+        write_bytes(files, f"v: {i}\n".encode())
+    clock[0] -= 86400 * 365
+    write_bytes(files, b"v: latest\n")
+    entries = history_entries(files)
+    assert len(entries) == HISTORY_KEEP
+    assert entries[0].read_bytes() == f"v: {HISTORY_KEEP}\n".encode()
+    assert entries[-1].read_bytes() == b"v: 1\n"
+
+
+def test_entries_of_earlier_releases_are_read_in_order_and_older(cfg: Path) -> None:
+    files = ConfigFiles.for_file(cfg)
+    hist = files.config_history_dir
+    hist.mkdir(parents=True)
+    # Named by wall time alone; "-1" was written after the one without it.
+    for name, text in [
+        ("config-20260101T000000.000001Z-1.yaml", "old: 3\n"),
+        ("config-20260101T000000.000001Z.yaml", "old: 2\n"),
+        ("config-20250101T000000.000000Z.yaml", "old: 1\n"),
+    ]:
+        (hist / name).write_text(text)
+    (hist / "config-20260101T000000.000001Z.note").write_text("hand edit\n")
+    write_bytes(files, b"a: 1\n")
+    write_bytes(files, b"a: 2\n")  # keeps "a: 1" as the newest
+    entries = history_entries(files)
+    assert [e.read_bytes() for e in entries] == [b"a: 1\n", b"old: 3\n", b"old: 2\n", b"old: 1\n"]
+    assert entries[2].note == "hand edit"
+    assert entries[3].replaced_at == 1735689600.0
+    assert entries[0].path.name.startswith("config-v000001-")
+
+
+def test_a_failed_write_leaves_no_history_entry(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = ConfigFiles.for_file(cfg)
+    write_bytes(files, b"a: 1\n")
+    write_bytes(files, b"a: 2\n")
+    before = sorted(files.config_history_dir.iterdir())
+    import tljh.config.store as store
+    import tljh.system.files as system_files
+
+    real = system_files.atomic_write
+
+    def full_disk(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+        if Path(path) == cfg:
+            raise OSError(28, "No space left on device")
+        real(path, data, mode)
+
+    monkeypatch.setattr(store, "atomic_write", full_disk)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        write_bytes(files, b"a: 3\n", note="lost")
+    assert sorted(files.config_history_dir.iterdir()) == before
+    assert cfg.read_bytes() == b"a: 2\n"
+
+
+def test_a_failed_history_write_leaves_nothing_and_keeps_the_file(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = ConfigFiles.for_file(cfg)
+    write_bytes(files, b"a: 1\n")
+    import tljh.config.history as history
+    import tljh.system.files as system_files
+
+    real = system_files.atomic_write
+
+    def full_disk(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+        if Path(path).suffix == ".note":
+            raise OSError(28, "No space left on device")
+        real(path, data, mode)
+
+    monkeypatch.setattr(history, "atomic_write", full_disk)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        write_bytes(files, b"a: 2\n", note="lost")
+    assert list(files.config_history_dir.iterdir()) == []
+    assert cfg.read_bytes() == b"a: 1\n"

@@ -164,3 +164,15 @@ def test_admins_without_passwords_touch_no_database(tmp_path: Path) -> None:
 
 def test_the_options_default_to_no_admins() -> None:
     assert InstallOptions().admin == () and InstallOptions().admin_password_file is None
+
+
+def test_asking_about_a_password_creates_no_database(tmp_path: Path) -> None:
+    # --dry-run asks whether a password is stored: that must not create the file.
+    from tljh.system import firstuse
+
+    db = tmp_path / "passwords.dbm"
+    assert not firstuse.password_matches(db, "ada", "a long password")
+    assert list(tmp_path.iterdir()) == []
+    assert firstuse.set_password(db, "ada", "a long password")
+    assert firstuse.password_matches(db, "ada", "a long password")
+    assert not firstuse.set_password(db, "ada", "a long password")

@@ -8,6 +8,7 @@ non-zero instead of showing a traceback.
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -152,6 +153,33 @@ class ApplyFailed(UnhealthyError):
     def __init__(self, message: str, hint: str, rolled_back: bool) -> None:
         super().__init__(message, hint)
         self.rolled_back = rolled_back
+
+
+class ConfigRefused(ConfigError):
+    """The hub would not start with a configuration: found before anything was restarted."""
+
+
+class Interrupted(TLJHError):
+    """A signal (Ctrl-C, a dropped SSH session, ``kill``) stopped a change half-way.
+
+    Raised where the command was, so the change can be undone like any other
+    failure; the exit code is the shell's for that signal (130 for Ctrl-C).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal_name(signum)}")
+
+
+def signal_name(signum: int) -> str:
+    """``SIGINT (Ctrl-C)``, ``SIGHUP (the terminal closed)``, ... for messages."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+    why = {"SIGINT": "Ctrl-C", "SIGHUP": "the terminal or SSH session closed"}.get(name)
+    return f"{name} ({why})" if why else name
 
 
 class HubAPIError(TLJHError):

@@ -142,6 +142,11 @@ class Layout:
     def installer_log(self) -> Path:
         return self.prefix / "installer.log"
 
+    @property
+    def config_log(self) -> Path:
+        """Unexpected errors of tljh-config, and how interrupted applies ended (root only)."""
+        return self.prefix / "tljh-config.log"
+
     # system files
     @property
     def hub_unit_file(self) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tljh.apply.snapshot import Snapshot
+from tljh.config.history import changed_keys
 from tljh.config.schema import reload_components, to_plain
 from tljh.config.store import parse_yaml
 from tljh.errors import ConfigError
@@ -52,6 +53,38 @@ def changed_components(old: Snapshot | None, new: Snapshot) -> set[str]:
         out.add("hub")
     if old.proxy_snippets != new.proxy_snippets:
         out.add("proxy")
+    return out
+
+
+def change_reasons(old: Snapshot | None, new: Snapshot) -> dict[str, list[str]]:
+    """Why each component must restart to go from ``old`` to ``new``, in words.
+
+    The same decision as :func:`changed_components`, explained: the keys of
+    config.yaml that differ and the snippets added, changed or removed.
+    """
+    if old is None:
+        reason = "no configuration has been recorded as working yet"
+        return {"hub": [reason], "proxy": [reason]}
+    out: dict[str, list[str]] = {}
+    before, after = _parsed(old.config), _parsed(new.config)
+    if before is None or after is None:
+        for component in COMPONENTS:
+            out.setdefault(component, []).append("config.yaml cannot be compared")
+    else:
+        for key in changed_keys(before, after):
+            for component in reload_components(key.split(".", 1)[0]):
+                out.setdefault(component, []).append(f"{key} changed")
+    for component, folder, was, now in (
+        ("hub", "jupyterhub_config.d", old.hub_snippets, new.hub_snippets),
+        ("proxy", "traefik_config.d", old.proxy_snippets, new.proxy_snippets),
+    ):
+        for name in sorted(set(was) | set(now)):
+            if name not in was:
+                out.setdefault(component, []).append(f"{folder}/{name} added")
+            elif name not in now:
+                out.setdefault(component, []).append(f"{folder}/{name} removed")
+            elif was[name] != now[name]:
+                out.setdefault(component, []).append(f"{folder}/{name} changed")
     return out
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tljh.apply.snapshot import note_running_config
-from tljh.apply.transaction import DEFAULT_TIMEOUT, apply_changes
+from tljh.apply.snapshot import note_running_config, running_config
+from tljh.apply.transaction import DEFAULT_TIMEOUT, ApplyPlan, apply_changes, plan_apply
 from tljh.config.store import ConfigPaths, config_lock, read_config
 from tljh.config.validate import validate
 from tljh.errors import ConfigError, ConfigValidationError
@@ -79,6 +79,39 @@ def change_session(
             )
 
 
+_UNTOUCHED = (
+    "nothing was restarted: the hub and the proxy keep running with the "
+    "configuration they started with.  Fix the file with 'sudo tljh-config edit', "
+    "or go back to an earlier version with 'sudo tljh-config history' and "
+    "'sudo tljh-config rollback N'"
+)
+
+
+def _refuse_invalid(layout: Layout) -> None:
+    # A hub started on an invalid config would not come back: refuse early,
+    # and leave the running hub alone.
+    try:
+        config = read_config(layout)
+    except ConfigError as e:
+        raise ConfigError(e.message, _UNTOUCHED) from None
+    problems = validate(config)
+    if problems:
+        raise ConfigValidationError(problems, _UNTOUCHED)
+
+
+def reload_plan(layout: Layout, component: str = "hub") -> ApplyPlan:
+    """What ``tljh-config reload [component]`` would restart and why; changes nothing.
+
+    Takes no lock and writes nothing (not even the known-good record a real
+    reload may write first).  Raises :class:`~tljh.errors.ConfigError` for an
+    invalid config, as the reload would.
+    """
+    _refuse_invalid(layout)
+    if component == "proxy":
+        return plan_apply(layout, only=["proxy"])
+    return plan_apply(layout, always=["hub"], known_good=running_config(layout))
+
+
 def reload_config(
     layout: Layout,
     component: str = "hub",
@@ -94,22 +127,8 @@ def reload_config(
     (:class:`~tljh.errors.ConfigError`) and the running hub left alone.
     Returns the components restarted.
     """
-    untouched = (
-        "nothing was restarted: the hub and the proxy keep running with the "
-        "configuration they started with.  Fix the file with 'sudo tljh-config edit', "
-        "or go back to an earlier version with 'sudo tljh-config history' and "
-        "'sudo tljh-config rollback N'"
-    )
     with config_lock(layout, lock_timeout):
-        # A hub started on an invalid config would not come back: refuse early,
-        # and leave the running hub alone.
-        try:
-            config = read_config(layout)
-        except ConfigError as e:
-            raise ConfigError(e.message, untouched) from None
-        problems = validate(config)
-        if problems:
-            raise ConfigValidationError(problems, untouched)
+        _refuse_invalid(layout)
         note_running_config(layout)
         if component == "proxy":
             return apply_changes(layout, only=["proxy"], timeout=timeout, say=say)

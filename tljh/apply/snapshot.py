@@ -171,23 +171,42 @@ def note_running_config(layout: Layout) -> bool:
 
 
 def _note_running_config(layout: Layout) -> bool:
+    current = running_config(layout)
+    if current is None:
+        return False
+    record_known_good(layout, current)
+    return True
+
+
+def running_config(layout: Layout) -> Snapshot | None:
+    """The files, if the healthy hub and proxy run with them and they are not recorded yet.
+
+    What :func:`note_running_config` would record; reads only.  None also
+    when that cannot be told (systemd or the files cannot be read).
+    """
+    try:
+        return _running_config(layout)
+    except (TLJHError, OSError):
+        return None
+
+
+def _running_config(layout: Layout) -> Snapshot | None:
     current = take_snapshot(layout)
     good = read_known_good(layout)
     if good is not None and good.same_files(current):
-        return False
+        return None
     newest = _newest_change(layout)
     for unit in (HUB_UNIT, PROXY_UNIT):
         st = systemd.status(unit)
         if st.active_state != "active" or not st.started_at or st.started_at <= newest + 1:
-            return False
+            return None
     try:
         config = load_checked_config(layout)
     except ConfigError:
-        return False
+        return None
     if proxy_problem(config) or hub_problem(config):
-        return False
-    record_known_good(layout, current)
-    return True
+        return None
+    return current
 
 
 def _restore_dir(

@@ -29,11 +29,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tljh.cli.config_args import build_parser
+from tljh.cli.report import append_log, unexpected_error
 from tljh.config.edit import choose_editor, edit_session
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
@@ -65,7 +66,14 @@ from tljh.config.values import (
     split_key,
     unset_value,
 )
-from tljh.errors import ConfigError, ConfigValidationError, KeyNotSetError, Problem, TLJHError
+from tljh.errors import (
+    ApplyFailed,
+    ConfigError,
+    ConfigValidationError,
+    KeyNotSetError,
+    Problem,
+    TLJHError,
+)
 from tljh.layout import Layout
 from tljh.system.files import read_or_none
 
@@ -308,6 +316,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run_reload(args)
     # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
     from tljh.apply.session import reload_config
 
@@ -319,6 +329,28 @@ def cmd_reload(args: argparse.Namespace) -> int:
         say=_say,
     )
     _report(restarted)
+    return 0
+
+
+def _dry_run_reload(args: argparse.Namespace) -> int:
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.plan import component_names
+    from tljh.apply.precheck import check_hub_config
+    from tljh.apply.session import reload_plan
+
+    layout = Layout.from_env()
+    plan = reload_plan(layout, args.component)
+    print("Dry run: nothing is changed or restarted.")
+    if not plan.components:
+        print("Nothing would restart: the hub and the proxy already run with this configuration.")
+        return 0
+    for component in plan.components:
+        print(f"Would restart {component_names([component])}:")
+        for reason in plan.reasons[component]:
+            print(f"  - {reason}")
+    if "hub" in plan.components:
+        check_hub_config(layout)  # raises ConfigRefused with what the hub would refuse
+        print("The hub's configuration loads as the hub will load it.")
     return 0
 
 
@@ -481,16 +513,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        return _run(args)
+    finally:
+        _forget_a_gone_terminal()
+
+
+def _run(args: argparse.Namespace) -> int:
+    log = Layout.from_env().config_log
+    try:
         return int(args.func(args))
     except TLJHError as e:
-        print(e.render(), file=sys.stderr)
+        if isinstance(e, ApplyFailed):
+            # The running hub changed: keep how it ended where a closed
+            # terminal (SIGHUP) cannot lose it.
+            append_log(log, e.render())
+        _print_error(e.render())
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print_error("interrupted")
         return 130
     except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _print_error(f"error: {e}")
         return 1
+    except Exception as e:
+        _print_error(
+            unexpected_error(
+                "tljh-config",
+                log,
+                e,
+                "the config file is either as it was or completely changed, never half "
+                "written: check it with 'sudo tljh-config show'",
+            )
+        )
+        return 1
+
+
+def _forget_a_gone_terminal() -> None:
+    """After SIGHUP the terminal is gone: send what is left to /dev/null.
+
+    Python would otherwise fail to flush it at exit and change the exit
+    status to 120, hiding the one that says what happened.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+
+
+def _print_error(text: str) -> None:
+    with suppress(OSError):  # the terminal is gone (SIGHUP): the log has it
+        print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,12 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
         "changed; 'proxy' restarts only the proxy",
     )
     timeout(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only say what would restart and why, and check that the hub accepts its "
+        "configuration; change and restart nothing",
+    )
 
     p = add(
         "edit",

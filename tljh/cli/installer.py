@@ -15,8 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
+from tljh.cli.report import REPORT_URL
 from tljh.errors import HostError, TLJHError
 from tljh.install.context import Context
+from tljh.install.dryrun import dry_run
 from tljh.install.options import InstallOptions, add_options
 from tljh.install.packages import RESTARTED_VARIABLE
 from tljh.install.steps import STEPS, run_steps, setup_logging
@@ -44,10 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     os.umask(0o022)
     layout = Layout.from_env()
-    setup_logging(layout)
+    # A dry run leaves every file as it was, the install log too.
+    setup_logging(layout, log_file=not options.dry_run)
     ctx = Context(layout=layout, options=options)
     started = time.monotonic()
     try:
+        if options.dry_run:
+            return report_dry_run(ctx, dry_run(ctx, [name for name, _ in STEPS]))
         total = run_steps(ctx, STEPS)
     except TLJHError as e:
         log.error("%s", e.render())
@@ -56,13 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout.installer_log,
         )
         return 1
-    except Exception:
-        log.exception("unexpected error")
+    except Exception as e:
+        log.error("unexpected error", exc_info=True)  # the log file only
         log.error(
-            "error: the installer stopped on an unexpected error (details above and in %s)\n"
-            "hint: run the installer again; if it stops at the same place, please report it "
-            "with that log",
+            "error: the installer stopped on an unexpected error: %s: %s; the details are in %s\n"
+            "hint: running the installer again is safe (each step only changes what is not "
+            "yet as it should be); if it stops at the same place, please report it at %s "
+            "with that log (check it for passwords first)",
+            type(e).__name__,
+            e,
             layout.installer_log,
+            REPORT_URL,
         )
         return 1
     if ctx.restart_installer:
@@ -75,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = ctx.config.get("http", {}).get("port", 80)
     where = "http://<this server's address>" + ("" if port == 80 else f":{port}")
     log.info("The hub is running: open %s in a browser.", where)
+    return 0
+
+
+def report_dry_run(ctx: Context, total: int) -> int:
+    if total:
+        log.info("Dry run: %d change(s) would be made; nothing was changed.", total)
+    else:
+        log.info("Dry run: nothing would change.")
     return 0
 
 

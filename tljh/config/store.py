@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from tljh.config.history import keep_history
+from tljh.config.history import discard_entry, keep_history, prune_history
 from tljh.config.schema import with_defaults
 from tljh.config.validate import check, validate
 from tljh.errors import ConfigError, ConfigValidationError, LockedError, Problem
@@ -197,9 +197,16 @@ def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
                     os.chmod(path, PRIVATE_FILE)
             return False
         make_private_dirs(path.parent)
-        if old is not None:
-            keep_history(layout, old, note)
-        atomic_write(path, raw, mode=PRIVATE_FILE)
+        kept = keep_history(layout, old, note) if old is not None else None
+        try:
+            atomic_write(path, raw, mode=PRIVATE_FILE)
+        except BaseException:
+            # The file was not replaced: an entry for it would be a duplicate
+            # of what is still live, and would push a real version out.
+            if kept is not None:
+                discard_entry(kept)
+            raise
+        prune_history(layout)
     except PermissionError as e:
         where = Path(e.filename) if e.filename else path
         raise ConfigError(f"cannot write {where}: permission denied", _sudo_hint(where)) from None

@@ -28,12 +28,18 @@ def step_groups(ctx: Context) -> list[str]:
     return changes
 
 
+#: The system users TLJH's own services run as, with their descriptions.  The
+#: culler's is made whether or not the culler is enabled: enabling it is a
+#: reload of the hub, which must not need the installer.
+SERVICE_USERS = {CULLER_USER: "TLJH idle culler"}
+
+
 def step_service_users(ctx: Context) -> list[str]:
-    # Made whether or not the culler is enabled: enabling it is a reload of
-    # the hub, which must not need the installer.
-    if ensure_system_user(CULLER_USER, "TLJH idle culler"):
-        return [f"created system user {CULLER_USER}"]
-    return []
+    return [
+        f"created system user {name}"
+        for name, comment in SERVICE_USERS.items()
+        if ensure_system_user(name, comment)
+    ]
 
 
 def step_sudoers(ctx: Context) -> list[str]:

@@ -80,6 +80,17 @@ def requested_admins(ctx: Context) -> list[AdminRequest]:
     return ctx.admins
 
 
+def passwords_to_set(ctx: Context) -> list[AdminRequest]:
+    """The admins given with a password that the database does not hold yet."""
+    _, path, _ = firstuse_settings(ctx.config, ctx.layout)
+    return [
+        r
+        for r in requested_admins(ctx)
+        if r.password is not None
+        and not firstuse.password_matches(path, r.name.lower(), r.password)
+    ]
+
+
 def step_admin_passwords(ctx: Context) -> list[str]:
     """Store the given passwords in FirstUseAuthenticator's database.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
+from typing import Any
 
 from tljh.config.schema import with_defaults
 from tljh.config.store import config_lock, dump_yaml, read_config, save_config
@@ -12,6 +14,7 @@ from tljh.config.values import add_item
 from tljh.errors import ConfigError
 from tljh.install.admins import requested_admins
 from tljh.install.context import Context
+from tljh.layout import Layout
 from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file, tighten_files
 
 DEFAULT_CONFIG = """\
@@ -35,29 +38,44 @@ def step_directories(ctx: Context) -> list[str]:
     """
     lay = ctx.layout
     changes = []
-    for path, mode in [
-        (lay.prefix, 0o755),
-        (lay.config_dir, PRIVATE_DIR),
-        (lay.jupyterhub_config_d, PRIVATE_DIR),
-        (lay.traefik_config_d, PRIVATE_DIR),
-        (lay.state_dir, PRIVATE_DIR),
-        (lay.traefik_rules_dir, PRIVATE_DIR),
-    ]:
+    for path, mode in directories(lay):
         if ensure_dir(path, mode):
             changes.append(f"{path} (mode {mode:o})")
     # The admin's snippets, often written with 'sudo nano' (0644): root's alone,
     # in case the directory is ever opened up again.
     for directory in (lay.jupyterhub_config_d, lay.traefik_config_d):
         changes += [f"made {path} readable by root only" for path in tighten_files(directory)]
-    # Earlier releases locked config/.config.yaml.lock, readable by everyone: a
-    # student holding it blocked every change.  The lock is in state/ now
-    # (Layout.config_lock); the old file is only a door left open.
-    legacy = lay.config_dir / ".config.yaml.lock"
-    for path in (legacy, legacy.with_name(legacy.name + ".owner")):
-        if path.is_file() or path.is_symlink():
-            path.unlink()
-            changes.append(f"removed {path} (the config lock is {lay.config_lock} now)")
+    for path in legacy_lock_files(lay):
+        path.unlink()
+        changes.append(f"removed {path} (the config lock is {lay.config_lock} now)")
     return changes
+
+
+def directories(lay: Layout) -> list[tuple[Path, int]]:
+    """The directories under the prefix, with their modes (see :func:`step_directories`)."""
+    return [
+        (lay.prefix, 0o755),
+        (lay.config_dir, PRIVATE_DIR),
+        (lay.jupyterhub_config_d, PRIVATE_DIR),
+        (lay.traefik_config_d, PRIVATE_DIR),
+        (lay.state_dir, PRIVATE_DIR),
+        (lay.traefik_rules_dir, PRIVATE_DIR),
+    ]
+
+
+def legacy_lock_files(lay: Layout) -> list[Path]:
+    """Lock files of earlier releases that are still there, to be removed.
+
+    Earlier releases locked config/.config.yaml.lock, readable by everyone: a
+    student holding it blocked every change.  The lock is in state/ now
+    (Layout.config_lock); the old file is only a door left open.
+    """
+    legacy = lay.config_dir / ".config.yaml.lock"
+    return [
+        path
+        for path in (legacy, legacy.with_name(legacy.name + ".owner"))
+        if path.is_file() or path.is_symlink()
+    ]
 
 
 def step_config(ctx: Context) -> list[str]:
@@ -77,29 +95,7 @@ def step_config(ctx: Context) -> list[str]:
         changes.append(f"made {lay.config_file} readable by root only")
     with config_lock(lay):
         config = read_config(lay)
-        added = []
-        for name in [request.name for request in requested_admins(ctx)]:
-            admins = ((config.get("users") or {}).get("admin")) or []
-            if name not in admins:
-                add_item(config, "users.admin", name)
-                added.append(name)
-        before = dump_yaml(config)
-        if ctx.plugins is not None:
-            # Plugins change the config in place; the result is validated
-            # like any other change and saved only if it differs.
-            ctx.plugins.hook.tljh_config_post_install(config=config)
-        by_plugins = dump_yaml(config) != before
-        try:
-            check(config)
-        except ConfigError as e:
-            if not by_plugins:
-                raise
-            raise ConfigError(
-                "after plugins changed it (tljh_config_post_install): " + e.message,
-                "upgrade or uninstall the plugin that sets this value, or set a valid value "
-                "yourself with 'tljh-config set KEY VALUE' (plugins keep the admin's values), "
-                "then re-run the installer",
-            ) from e
+        added, by_plugins = installer_config_changes(ctx, config)
         if added or by_plugins:
             save_config(lay, config)
         if added:
@@ -112,14 +108,48 @@ def step_config(ctx: Context) -> list[str]:
     return changes
 
 
+def installer_config_changes(ctx: Context, config: Any) -> tuple[list[str], bool]:
+    """Add the ``--admin`` names to ``config`` and let plugins change it, in memory.
+
+    Returns the names added and whether plugins changed it.  Raises
+    :class:`ConfigError` when the result is invalid.
+    """
+    added = []
+    for name in [request.name for request in requested_admins(ctx)]:
+        admins = ((config.get("users") or {}).get("admin")) or []
+        if name not in admins:
+            add_item(config, "users.admin", name)
+            added.append(name)
+    before = dump_yaml(config)
+    if ctx.plugins is not None:
+        # Plugins change the config in place; the result is validated
+        # like any other change and saved only if it differs.
+        ctx.plugins.hook.tljh_config_post_install(config=config)
+    by_plugins = dump_yaml(config) != before
+    try:
+        check(config)
+    except ConfigError as e:
+        if not by_plugins:
+            raise
+        raise ConfigError(
+            "after plugins changed it (tljh_config_post_install): " + e.message,
+            "upgrade or uninstall the plugin that sets this value, or set a valid value "
+            "yourself with 'tljh-config set KEY VALUE' (plugins keep the admin's values), "
+            "then re-run the installer",
+        ) from e
+    return added, by_plugins
+
+
+def secret_files(lay: Layout) -> list[Path]:
+    """The random secrets the installer generates (32 bytes each), root's alone."""
+    return [lay.traefik_api_secret, lay.cookie_secret, lay.users_api_token]
+
+
 def step_secrets(ctx: Context) -> list[str]:
     lay = ctx.layout
     changes = []
-    for path, nbytes in [
-        (lay.traefik_api_secret, 32),
-        (lay.cookie_secret, 32),
-        (lay.users_api_token, 32),
-    ]:
+    nbytes = 32
+    for path in secret_files(lay):
         if path.exists() and path.stat().st_size > 0:
             if (path.stat().st_mode & 0o777) != PRIVATE_FILE:
                 os.chmod(path, PRIVATE_FILE)
@@ -134,11 +164,16 @@ def step_secrets(ctx: Context) -> list[str]:
     return changes
 
 
+def command_links(lay: Layout) -> list[Path]:
+    """The links on root's PATH to the commands of the hub environment, by the same name."""
+    return [lay.tljh_config_link, lay.tljh_link]
+
+
 def step_tljh_config_link(ctx: Context) -> list[str]:
     """``tljh-config`` and ``tljh`` on root's PATH, pointing into the hub environment."""
     lay = ctx.layout
     changes = []
-    for link in (lay.tljh_config_link, lay.tljh_link):
+    for link in command_links(lay):
         target = lay.hub_env / "bin" / link.name
         if link.is_symlink() and os.readlink(link) == str(target):
             continue

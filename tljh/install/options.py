@@ -42,6 +42,8 @@ class Option:
     #: Takes one or more values after the flag.
     several: bool = False
     choices: tuple[str, ...] = ()
+    #: A switch: present or not, no value.
+    switch: bool = False
 
     @property
     def dest(self) -> str:
@@ -51,6 +53,8 @@ class Option:
     def argparse_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``ArgumentParser.add_argument(self.flag, ...)``."""
         kwargs: dict[str, Any] = {}
+        if self.switch:
+            return {"action": "store_true", "help": self.help}
         if self.repeatable:
             kwargs.update(action="append", default=[])
         if self.several:
@@ -108,6 +112,12 @@ OPTIONS: tuple[Option, ...] = (
         "the installer's sha256, when --conda-installer-url serves another file",
         metavar="SHA256",
     ),
+    Option(
+        "--dry-run",
+        "only say what the install would change, step by step; change nothing "
+        "(a first install only says that it would install everything)",
+        switch=True,
+    ),
 )
 
 
@@ -122,6 +132,7 @@ class InstallOptions:
     user_env: str | None = None
     conda_installer_url: str | None = None
     conda_installer_sha256: str | None = None
+    dry_run: bool = False
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> InstallOptions:

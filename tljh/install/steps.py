@@ -53,13 +53,18 @@ STEPS: list[tuple[str, Step]] = [
 ]
 
 
-def setup_logging(layout: Layout) -> None:
-    """Log to the console and to the root-only ``installer.log``."""
+def setup_logging(layout: Layout, log_file: bool = True) -> None:
+    """Log to the console and (unless not ``log_file``) to the root-only ``installer.log``."""
     root = logging.getLogger("tljh")
     root.setLevel(logging.INFO)
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter("[tljh] %(message)s"))
+    # Tracebacks are for whoever fixes the bug: the log file has them, the
+    # console gets the one line that follows them.
+    console.addFilter(lambda record: not record.exc_info)
     root.addHandler(console)
+    if not log_file:
+        return
     layout.prefix.mkdir(parents=True, exist_ok=True)
     fd = os.open(layout.installer_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)

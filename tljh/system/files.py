@@ -74,26 +74,27 @@ def ensure_dir(path: Path, mode: int = 0o755) -> bool:
     return changed
 
 
-def fix_permissions(path: Path, readable: bool = True) -> int:
+def fix_permissions(path: Path, readable: bool = True, dry_run: bool = False) -> int:
     """Make ``path`` root-owned and writable by root alone; with ``readable``, readable by all.
 
     Students must never be able to change what everyone's kernels import.
     The hub environment passes ``readable=False``: nobody but root needs to
     read it, and the hub (UMask=0077) writes private bytecode caches there.
-    Returns how many entries had to be fixed.
+    Returns how many entries had to be fixed (with ``dry_run``: would be; none is).
     """
-    fixed = _fix_one(str(path), readable)
+    fixed = _fix_one(str(path), readable, dry_run)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
-            fixed += _fix_one(os.path.join(root, name), readable)
+            fixed += _fix_one(os.path.join(root, name), readable, dry_run)
     return fixed
 
 
-def _fix_one(p: str, readable: bool = True) -> int:
+def _fix_one(p: str, readable: bool = True, dry_run: bool = False) -> int:
     st = os.lstat(p)
     fixed = 0
     if st.st_uid != 0 or st.st_gid != 0:
-        os.lchown(p, 0, 0)
+        if not dry_run:
+            os.lchown(p, 0, 0)
         fixed = 1
     if stat.S_ISLNK(st.st_mode):
         return fixed
@@ -104,7 +105,8 @@ def _fix_one(p: str, readable: bool = True) -> int:
         if stat.S_ISDIR(st.st_mode) or mode & 0o100:
             wanted |= 0o111
     if wanted != mode:
-        os.chmod(p, wanted)
+        if not dry_run:
+            os.chmod(p, wanted)
         fixed = 1
     return fixed
 
@@ -145,15 +147,19 @@ def make_private_dirs(path: Path) -> bool:
     return bool(missing)
 
 
-def tighten_files(directory: Path) -> list[Path]:
+def tighten_files(directory: Path, dry_run: bool = False) -> list[Path]:
     """Take group and other bits off the regular files in ``directory``; returns those changed.
 
     Symlinks are left alone: chmod would follow them to whatever they point at.
+    With ``dry_run``, returns those it would change and changes none.
     """
-    changed = []
+    changed: list[Path] = []
+    if dry_run and not Path(directory).is_dir():
+        return changed
     for path in sorted(Path(directory).iterdir()):
         if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
-            os.chmod(path, path.stat().st_mode & 0o700)
+            if not dry_run:
+                os.chmod(path, path.stat().st_mode & 0o700)
             changed.append(path)
     return changed
 

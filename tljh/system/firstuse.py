@@ -34,9 +34,16 @@ def _open(path: Path) -> dbm._Database:
 
 
 def password_matches(path: Path, name: str, password: str) -> bool:
-    """Whether ``name`` has a password in the database and it is ``password``."""
-    with _open(path) as db:
-        stored = db.get(name.encode("utf-8"))
+    """Whether ``name`` has a password in the database and it is ``password``.
+
+    Opens the database read-only: asking never creates it (``--dry-run`` asks).
+    """
+    try:
+        with dbm.open(str(path), "r") as db:
+            stored = db.get(name.encode("utf-8"))
+    except dbm.error:
+        # Missing, or busy with a writer: "no" only costs a rewrite of the same password.
+        return False
     if stored is None:
         return False
     return bcrypt.checkpw(password.encode("utf-8"), bytes(stored))

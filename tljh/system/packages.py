@@ -82,6 +82,27 @@ def _installed(python: Path, module: str) -> list[Path]:
     return sorted(env.glob(f"lib/python3*/site-packages/{module}-*.dist-info"))
 
 
+def uv_pip_plan(
+    uv: Path,
+    python: Path,
+    requirements: Sequence[str],
+    extra_args: Sequence[str] = (),
+    what: str = "checking Python packages",
+) -> list[str]:
+    """What :func:`uv_pip_install` with the same arguments would change, changing nothing.
+
+    uv's ``--dry-run`` resolves as the install would and lists each package it
+    would add (``+ name==version``) or remove (``- name==version``).
+    """
+    argv = [str(uv), "pip", "install", "--dry-run", "--python", str(python)]
+    out = with_retries(
+        [*argv, *extra_args, *requirements],
+        what,
+        hint="check the server's network connection (and proxy settings)",
+    )
+    return [line.strip() for line in out.splitlines() if line.startswith((" + ", " - "))]
+
+
 def pip_install_user_packages(
     uv: Path, python: Path, requirements: Sequence[str], extra_args: Sequence[str] = ()
 ) -> bool:

@@ -17,10 +17,13 @@ def daemon_reload() -> None:
     run(["systemctl", "daemon-reload"], timeout=SYSTEMCTL_TIMEOUT)
 
 
+def is_enabled(unit: str) -> bool:
+    return run(["systemctl", "is-enabled", unit], check=False).stdout.strip() == "enabled"
+
+
 def enable(unit: str) -> bool:
     """Enable ``unit`` at boot.  Returns True if it was not enabled before."""
-    state = run(["systemctl", "is-enabled", unit], check=False).stdout.strip()
-    if state == "enabled":
+    if is_enabled(unit):
         return False
     run(["systemctl", "enable", unit], timeout=SYSTEMCTL_TIMEOUT)
     return True
