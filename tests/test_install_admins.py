@@ -25,6 +25,7 @@ from tljh.install.options import (
     split_admin,
 )
 from tljh.layout import Layout
+from tljh.system import firstuse
 
 ROOT = os.geteuid() == 0
 
@@ -168,8 +169,6 @@ def test_the_options_default_to_no_admins() -> None:
 
 def test_asking_about_a_password_creates_no_database(tmp_path: Path) -> None:
     # --dry-run asks whether a password is stored: that must not create the file.
-    from tljh.system import firstuse
-
     db = tmp_path / "passwords.dbm"
     assert not firstuse.password_matches(db, "ada", "a long password")
     assert list(tmp_path.iterdir()) == []
