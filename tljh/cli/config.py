@@ -121,6 +121,17 @@ def _warn_remaining(remaining: Sequence[Problem]) -> None:
             print(f"  {p}", file=sys.stderr)
 
 
+def _note_pending(pending: Sequence[Problem]) -> None:
+    if pending:
+        print(
+            "note: saved, but 'tljh-config reload' will refuse the config until this "
+            f"is settled too ({len(pending)}):",
+            file=sys.stderr,
+        )
+        for p in pending:
+            print(f"  {p}", file=sys.stderr)
+
+
 # --- commands ---------------------------------------------------------------------
 
 
@@ -218,8 +229,17 @@ def _change(
     session: ChangeSession | None, args: argparse.Namespace, change: Callable[[Any], object]
 ) -> Any:
     paths = _paths(args) if session is None else session.paths
-    result = update_config(paths, change, timeout=args.lock_timeout, lock=session is None)
+    # Saved without applying, a change may be one step of several (HTTPS on
+    # first, its domain next): rules across keys wait for the apply.
+    result = update_config(
+        paths,
+        change,
+        timeout=args.lock_timeout,
+        lock=session is None,
+        cross=session is not None,
+    )
     _warn_remaining(result.remaining)
+    _note_pending(result.pending)
     return result
 
 
