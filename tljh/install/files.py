@@ -40,7 +40,7 @@ def step_directories(ctx: Context) -> list[str]:
         (lay.jupyterhub_config_d, PRIVATE_DIR),
         (lay.traefik_config_d, PRIVATE_DIR),
         (lay.state_dir, PRIVATE_DIR),
-        (lay.traefik_rules_dir, PRIVATE_DIR),
+        # state/rules/ is the proxy's to read: tljh.apply.proxy_files keeps it.
     ]:
         if ensure_dir(path, mode):
             changes.append(f"{path} (mode {mode:o})")
