@@ -161,3 +161,15 @@ class AccountConflict(TLJHError):
     def jupyterhub_message(self) -> str:
         """What JupyterHub shows on the spawn page and in its API's error (the hint too)."""
         return f"{self.message}. {self.hint}" if self.hint else self.message
+
+
+class PortTaken(StartFailed):
+    """A port the proxy must listen on is held by another program."""
+
+    def __init__(self, unit: str, port: int, key: str, holders: str) -> None:
+        super().__init__(unit, f"cannot listen on port {port} ({key}): {holders} holds it", "")
+        self.port = port
+        self.hint = (
+            f"stop that program (or keep it off port {port}), or give the hub another port "
+            f"with 'sudo tljh-config set {key} <port>'; 'sudo ss -ltnp' lists what listens where"
+        )

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tljh.config.kinds import host_port
-from tljh.errors import StartFailed, UnhealthyError, journal_hint
+from tljh.errors import PortTaken, StartFailed, UnhealthyError, journal_hint
+from tljh.layout import PROXY_UNIT
 from tljh.system import systemd
+from tljh.system.ports import port_holders
 
 #: Journal lines shown when a unit does not come back.
 JOURNAL_LINES = 40
@@ -87,6 +89,28 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
     except (OSError, http.client.HTTPException) as e:
         return f"the proxy does not serve HTTP on {host_port(host, port)} ({e or type(e).__name__})"
     return None
+
+
+def public_ports(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The ports the proxy serves users on, with the key that sets each."""
+    ports = [("http.port", int(config["http"]["port"]))]
+    https = config.get("https") or {}
+    if https.get("enabled"):
+        ports.append(("https.port", int(https["port"])))
+    return ports
+
+
+def check_proxy_ports(config: Mapping[str, Any]) -> None:
+    """Before (re)starting the proxy: its ports are free, or held by the proxy itself.
+
+    Raises :class:`~tljh.errors.PortTaken` naming the process that holds one,
+    instead of a proxy that exits with "address already in use".
+    """
+    proxy_pid = systemd.status(PROXY_UNIT).main_pid
+    for key, port in public_ports(config):
+        others = [h for h in port_holders(port) if h.pid != proxy_pid]
+        if others:
+            raise PortTaken(PROXY_UNIT, port, key, ", ".join(str(h) for h in others))
 
 
 def wait_until(problem: Callable[[], str | None], unit: str, timeout: float) -> None:

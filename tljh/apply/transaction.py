@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from tljh.apply.health import hub_problem, proxy_problem, restart_and_wait
+from tljh.apply.health import check_proxy_ports, hub_problem, proxy_problem, restart_and_wait
 from tljh.apply.plan import COMPONENTS, UNITS, changed_components, component_names, ordered
 from tljh.apply.proxy_files import proxy_files_stale, write_proxy_files
 from tljh.apply.snapshot import (
@@ -44,6 +44,7 @@ def restart(
     wanted = set(components)
     if "proxy" in wanted:
         write_proxy_files(layout, config)
+        check_proxy_ports(config)
         restart_and_wait(PROXY_UNIT, lambda: proxy_problem(config), timeout)
     if "hub" in wanted:
         restart_and_wait(HUB_UNIT, lambda: hub_problem(config), timeout)

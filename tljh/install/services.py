@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tljh.hub.jupyterhub_config
 from tljh.apply.health import (
+    check_proxy_ports,
     hub_problem,
     proxy_problem,
     restart_and_wait,
@@ -76,6 +77,8 @@ def step_services(ctx: Context) -> list[str]:
         (HUB_UNIT, ctx.hub_changed, lambda: hub_problem(config)),
     ]:
         if changed or not systemd.is_active(unit):
+            if unit == PROXY_UNIT:
+                check_proxy_ports(config)
             restart_and_wait(unit, problem, HUB_START_TIMEOUT)
             changes.append(f"(re)started {unit}")
     # Whatever we did, the install only counts when the hub answers.
