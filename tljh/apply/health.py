@@ -24,7 +24,8 @@ from tljh.system.ports import port_holders
 JOURNAL_LINES = 40
 
 
-def _local_address(address: str) -> str:
+def local_address(address: str) -> str:
+    """Where to reach a service listening on ``address`` from this machine."""
     return address if address not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"
 
 
@@ -55,9 +56,9 @@ def hub_problem(config: Mapping[str, Any]) -> str | None:
     https = config.get("https") or {}
     if https.get("enabled"):
         # Plain HTTP only redirects to HTTPS then.
-        scheme, host, port = "https", _local_address(https["address"]), int(https["port"])
+        scheme, host, port = "https", local_address(https["address"]), int(https["port"])
     else:
-        scheme, host = "http", _local_address(config["http"]["address"])
+        scheme, host = "http", local_address(config["http"]["address"])
         port = int(config["http"]["port"])
     url = f"{scheme}://{host_port(host, port)}{path}"
     try:
@@ -73,14 +74,14 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
     """None when traefik answers its ping and serves HTTP on the http port."""
     api = config.get("traefik_api") or {}
     if api:
-        api_host, api_port = _local_address(str(api["ip"])), int(api["port"])
+        api_host, api_port = local_address(str(api["ip"])), int(api["port"])
         try:
             status = _http_get_status(api_host, api_port, "/ping", timeout=3)
         except (OSError, http.client.HTTPException) as e:
             return f"the proxy does not answer on http://{host_port(api_host, api_port)}/ping ({e})"
         if status != 200:
             return f"the proxy's ping on port {api_port} answered HTTP {status}, not 200"
-    host = _local_address(config["http"]["address"])
+    host = local_address(config["http"]["address"])
     port = int(config["http"]["port"])
     try:
         # Any HTTP answer will do (404 before the hub has added its route);
