@@ -62,8 +62,6 @@ class HubClient:
         self.timeout = timeout
         self.ca_file = ca_file
         self.session = requests.Session()
-        if ca_file:
-            self.session.verify = ca_file
         self.session.headers["User-Agent"] = USER_AGENT
         self.name: str | None = None  # the hub's name for the user, once logged in
         self.server_url: str | None = None  # e.g. /user/admin/, once started
@@ -110,6 +108,10 @@ class HubClient:
         else:
             headers.setdefault("Sec-Fetch-Mode", "navigate")
         kwargs.setdefault("timeout", self.timeout)
+        if self.ca_file:
+            # Per request: requests lets REQUESTS_CA_BUNDLE (set in the container) win
+            # over a session's verify.
+            kwargs.setdefault("verify", self.ca_file)
         return self.session.request(method, url, headers=headers, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DUMMY_PASSWORD as PASSWORD
-from conftest import run, tljh_config, use_dummy_auth
+from conftest import record_timing, run, tljh_config, use_dummy_auth
 from hubclient import HubClient
 
 DOMAIN = "hub.test"
@@ -139,7 +139,7 @@ def test_own_certificate_kept_under_home_is_served_and_http_redirects() -> None:
     tljh_config("set", "https.tls.key", str(home / "tls/live/key.pem"))
     started = time.monotonic()
     tljh_config("reload", "proxy")
-    print(f"reload proxy with an own certificate: {time.monotonic() - started:.1f} s")
+    record_timing("https_own_cert_reload_proxy_seconds", round(time.monotonic() - started, 2))
     assert fingerprint(served_der("127.0.0.1")) == fingerprint(file_der(cert))
 
     conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
@@ -232,7 +232,7 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     wait_for(
         lambda: "Pebble" in served_issuer("127.0.0.1", DOMAIN), 90, "no certificate from pebble"
     )
-    print(f"pebble certificate served {time.monotonic() - started:.1f} s after reload proxy")
+    record_timing("https_acme_cert_served_seconds", round(time.monotonic() - started, 2))
     acme = Path("/opt/tljh/state/acme.json")
     st = acme.stat()
     assert st.st_mode & 0o777 == 0o600
@@ -262,6 +262,31 @@ def test_custom_http_port() -> None:
         assert refused.returncode == 7  # nothing listens on 80 any more
     finally:
         tljh_config("unset", "http.port")
+        tljh_config("reload", "proxy")
+
+
+def test_a_taken_port_is_refused_naming_its_holder() -> None:
+    run("systemctl stop port-squatter 2>/dev/null; systemctl reset-failed port-squatter", check=False)
+    run("systemd-run --unit port-squatter python3 -m http.server --bind 127.0.0.1 8081")
+    try:
+        wait_for(
+            lambda: run("curl -s -o /dev/null http://127.0.0.1:8081/", check=False).returncode == 0,
+            20,
+            "the squatter did not listen",
+        )
+        pid = run("systemctl show -p MainPID --value port-squatter").stdout.strip()
+        tljh_config("set", "http.port", "8081")
+        failed = run(["tljh-config", "reload", "proxy"], check=False)
+        assert failed.returncode != 0
+        assert f"cannot listen on port 8081 (http.port): python3 (pid {pid}) holds it" in (
+            failed.stderr
+        ), failed.stderr
+        assert "tljh-config set http.port" in failed.stderr
+        # Rolled back: the hub answers on port 80 as before.
+        assert run("curl -sf -o /dev/null http://127.0.0.1/hub/api", check=False).returncode == 0
+    finally:
+        run("systemctl stop port-squatter", check=False)
+        tljh_config("unset", "http.port", check=False)
         tljh_config("reload", "proxy")
 
 
