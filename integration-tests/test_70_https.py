@@ -266,7 +266,7 @@ def test_custom_http_port() -> None:
 
 
 def test_a_taken_port_is_refused_naming_its_holder() -> None:
-    run("systemctl stop port-squatter 2>/dev/null; systemctl reset-failed port-squatter", check=False)
+    run("systemctl stop port-squatter; systemctl reset-failed port-squatter", check=False)
     run("systemd-run --unit port-squatter python3 -m http.server --bind 127.0.0.1 8081")
     try:
         wait_for(
