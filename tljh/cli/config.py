@@ -239,7 +239,6 @@ def _change(
         cross=session is not None,
     )
     _warn_remaining(result.remaining)
-    _note_pending(result.pending)
     return result
 
 
@@ -256,13 +255,14 @@ def cmd_set(args: argparse.Namespace) -> int:
             print(f"{args.key} is already {shown}; nothing changed.")
         else:
             print(f"Set {args.key} = {shown}.{_hint(args, args.key)}", flush=True)
+        _note_pending(result.pending)
     return 0
 
 
 def cmd_unset(args: argparse.Namespace) -> int:
     with _session(args) as session:
         try:
-            _change(session, args, lambda data: unset_value(data, args.key))
+            result = _change(session, args, lambda data: unset_value(data, args.key))
         except KeyNotSetError:
             _raise_if_unknown(args.key)
             raise
@@ -276,6 +276,7 @@ def cmd_unset(args: argparse.Namespace) -> int:
             )
         else:
             print(f"Unset {args.key}.{_hint(args, args.key)}", flush=True)
+        _note_pending(result.pending)
     return 0
 
 
@@ -288,7 +289,7 @@ def cmd_add_item(args: argparse.Namespace) -> int:
         add_item(data, args.key, value)
 
     with _session(args) as session:
-        _change(session, args, change)
+        result = _change(session, args, change)
         if present and present[0]:
             print(f"{_shown(args.key, value)} is already in {args.key}; nothing changed.")
         else:
@@ -296,17 +297,19 @@ def cmd_add_item(args: argparse.Namespace) -> int:
                 f"Added {_shown(args.key, value)} to {args.key}.{_hint(args, args.key)}",
                 flush=True,
             )
+        _note_pending(result.pending)
     return 0
 
 
 def cmd_remove_item(args: argparse.Namespace) -> int:
     value = parse_value(args.key, args.value, args.type)
     with _session(args) as session:
-        _change(session, args, lambda data: remove_item(data, args.key, value))
+        result = _change(session, args, lambda data: remove_item(data, args.key, value))
         print(
             f"Removed {_shown(args.key, value)} from {args.key}.{_hint(args, args.key)}",
             flush=True,
         )
+        _note_pending(result.pending)
     return 0
 
 
