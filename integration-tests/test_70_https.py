@@ -158,9 +158,17 @@ def test_own_certificate_kept_under_home_is_served_and_http_redirects() -> None:
     with context.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=10)) as tls:
         assert tls.version() == "TLSv1.2"
 
-    # A renewed certificate at the same path: 'reload proxy' serves it.
+    status = run(["tljh-config", "https-status"])
+    assert "Served on 127.0.0.1:443 (name hub.test)" in status.stdout
+    assert "problem:" not in status.stdout
+
+    # A renewed certificate at the same path: https-status says it is not served yet,
+    # and 'reload proxy' serves it.
     renewed, _ = make_cert(home / "tls" / "2026", "hub")  # same names: same paths
     assert fingerprint(file_der(renewed)) != fingerprint(served_der("127.0.0.1"))
+    stale = run(["tljh-config", "https-status"], check=False)
+    assert stale.returncode == 1
+    assert "is not the one served" in stale.stdout
     tljh_config("reload", "proxy")
     assert fingerprint(served_der("127.0.0.1")) == fingerprint(file_der(renewed))
 
@@ -227,6 +235,9 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     tljh_config("set", "https.letsencrypt.email", "teacher@example.org")
     tljh_config("add-item", "https.letsencrypt.domains", DOMAIN)
     tljh_config("set", "https.letsencrypt.ca_server", f"https://{PEBBLE_NAME}:14000/dir")
+    # Saved, not applied yet: nothing serves HTTPS, and the status says so.
+    placeholder = run(["tljh-config", "https-status"], check=False)
+    assert placeholder.returncode == 1
     started = time.monotonic()
     tljh_config("reload", "proxy")
     wait_for(
@@ -238,6 +249,9 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     assert st.st_mode & 0o777 == 0o600
     assert run(["stat", "-c", "%U", str(acme)]).stdout.strip() == "tljh-proxy"
     assert DOMAIN in acme.read_text()
+    status = run(["tljh-config", "https-status"])
+    assert "Pebble" in status.stdout
+    assert f"certificates for {DOMAIN}" in status.stdout
 
     # The served chain ends at pebble's root, which it hands out for tests only.
     root = PEBBLE_DIR / "root.pem"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,24 @@ def test_port_taken_names_holder_and_key() -> None:
     e = PortTaken("traefik.service", 80, "http.port", "nginx (pid 12)")
     assert "port 80 (http.port): nginx (pid 12) holds it" in e.message
     assert "tljh-config set http.port" in e.hint
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's group needs root")
+def test_proxy_files_are_root_owned_and_group_readable(tmp_path: Path) -> None:
+    """What the proxy reads: 0640 with its group, set before the file has its name."""
+    from tljh.system.files import ensure_dir, ensure_file
+
+    gid = 1  # any group but root's
+    directory = tmp_path / "rules"
+    assert ensure_dir(directory, 0o750, gid)
+    assert ensure_file(directory / "a.toml", "x = 1\n", mode=0o640, gid=gid)
+    st = (directory / "a.toml").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, gid, 0o640)
+    assert (directory.stat().st_gid, directory.stat().st_mode & 0o777) == (gid, 0o750)
+    assert not ensure_file(directory / "a.toml", "x = 1\n", mode=0o640, gid=gid)
+    # An older root-only file with the same text gets the group (and keeps its text).
+    (directory / "b.toml").write_text("y = 2\n")
+    os.chmod(directory / "b.toml", 0o600)
+    assert ensure_file(directory / "b.toml", "y = 2\n", mode=0o640, gid=gid)
+    assert (directory / "b.toml").stat().st_gid == gid
+    assert not ensure_dir(directory, 0o750, gid)
