@@ -36,6 +36,7 @@ KEYS = [
     "https.letsencrypt.email",
     "https.letsencrypt.domains",
     "https.letsencrypt.ca_server",
+    "https.letsencrypt.challenge",
     "http.port",
     "base_url",
 ]
@@ -262,6 +263,19 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     client.start_server()
     assert client.execute("sum(range(10))") == "45"
     client.stop_server()
+
+    # The other challenge, on port 443: a new certificate from an empty store.
+    first = fingerprint(served_der("127.0.0.1", server_name=DOMAIN))
+    tljh_config("set", "https.letsencrypt.challenge", "tls-alpn-01")
+    acme.unlink()
+    tljh_config("reload", "proxy")
+    wait_for(
+        lambda: fingerprint(served_der("127.0.0.1", server_name=DOMAIN)) != first
+        and "Pebble" in served_issuer("127.0.0.1", DOMAIN),
+        90,
+        "no new certificate over tls-alpn-01",
+    )
+    assert "tlsChallenge" in Path("/opt/tljh/state/traefik.toml").read_text()
 
 
 def test_custom_http_port() -> None:
