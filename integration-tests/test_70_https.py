@@ -270,8 +270,10 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     acme.unlink()
     tljh_config("reload", "proxy")
     wait_for(
-        lambda: fingerprint(served_der("127.0.0.1", server_name=DOMAIN)) != first
-        and "Pebble" in served_issuer("127.0.0.1", DOMAIN),
+        lambda: (
+            fingerprint(served_der("127.0.0.1", server_name=DOMAIN)) != first
+            and "Pebble" in served_issuer("127.0.0.1", DOMAIN)
+        ),
         90,
         "no new certificate over tls-alpn-01",
     )
