@@ -182,7 +182,8 @@ def https_status(layout: Layout, config: Mapping[str, Any]) -> tuple[list[str], 
         except (OSError, CommandFailed) as e:
             problems.append(f"{own[0]} cannot be read as a certificate ({e}); fix the file")
         if wanted and wanted.names:
-            server_name = wanted.names[0]
+            # A wildcard's own name is not one a client would ask for.
+            server_name = wanted.names[0].removeprefix("*.")
     elif uses_acme(config):
         ca = le["ca_server"] or ("Let's Encrypt staging" if le["staging"] else "Let's Encrypt")
         port = config["http"]["port"] if le["challenge"] == "http-01" else https["port"]
