@@ -17,6 +17,7 @@ a renewed certificate).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,13 +87,30 @@ def write_proxy_files(layout: Layout, config: Mapping[str, Any]) -> bool:
     for path, data in files.items():
         changed |= ensure_file(path, data, mode=SHARED_FILE, gid=gid)
     changed |= _remove_stale_copies(layout, files)
-    # The hub's routes, written by an earlier release as root's alone.
-    routes = layout.traefik_dynamic_config
-    if routes.is_file() and not routes.is_symlink():
-        changed |= ensure_file(routes, routes.read_bytes(), mode=SHARED_FILE, gid=gid)
+    changed |= _share_routes_file(layout.traefik_dynamic_config, gid)
     if uses_acme(config):
         changed |= _ensure_acme_store(layout.acme_file)
     return changed
+
+
+def _share_routes_file(routes: Path, gid: int) -> bool:
+    """The hub's routes, written by an earlier release as root's alone, made readable.
+
+    Changed in place, never rewritten: the hub may be writing a new version.
+    """
+    try:
+        st = routes.lstat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or (
+        stat.S_IMODE(st.st_mode) == SHARED_FILE and gid in (-1, st.st_gid)
+    ):
+        return False
+    os.chmod(routes, SHARED_FILE & st.st_mode)
+    if gid != -1:
+        os.chown(routes, -1, gid)
+    os.chmod(routes, SHARED_FILE)
+    return True
 
 
 def _remove_stale_copies(layout: Layout, files: Mapping[Path, bytes]) -> bool:
