@@ -60,7 +60,7 @@ def plain_http_afterwards() -> Iterator[None]:
     run(f"userdel -r {CERT_KEEPER}", check=False)
 
 
-def make_cert(directory: Path, name: str, days: int = 2) -> tuple[Path, Path]:
+def make_cert(directory: Path, name: str, days: int = 90) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
     run(
@@ -311,7 +311,7 @@ def test_a_taken_port_is_refused_naming_its_holder() -> None:
         assert f"cannot listen on port 8081 (http.port): python3 (pid {pid}) holds it" in (
             failed.stderr
         ), failed.stderr
-        assert "tljh-config set http.port" in failed.stderr
+        assert "sudo tljh-config set http.port <port>" in failed.stderr
         # Rolled back: the hub answers on port 80 as before.
         assert run("curl -sf -o /dev/null http://127.0.0.1/hub/api", check=False).returncode == 0
     finally:

@@ -26,7 +26,14 @@ from tljh.apply.snapshot import (
     take_snapshot,
 )
 from tljh.config.store import load_checked_config
-from tljh.errors import ApplyFailed, ConfigError, StartFailed, TLJHError, journal_hint
+from tljh.errors import (
+    ApplyFailed,
+    ConfigError,
+    PortTaken,
+    StartFailed,
+    TLJHError,
+    journal_hint,
+)
 from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
 
 DEFAULT_TIMEOUT = 60.0
@@ -178,8 +185,13 @@ class ApplyTransaction:
             + rolled_back
             + f"{component_names(again).capitalize()} {verb} running again with the previous "
             "configuration.",
-            "fix the cause shown above and try again; 'sudo tljh-config history' shows the "
-            "version that failed",
+            # A taken port's own hint says what to do; others: the cause shown above.
+            (
+                f"{failure.hint}; then"
+                if isinstance(failure, PortTaken)
+                else "fix the cause shown above and"
+            )
+            + " try again; 'sudo tljh-config history' shows the version that failed",
             rolled_back=True,
         )
 
