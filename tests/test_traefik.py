@@ -457,6 +457,27 @@ def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
                 break
             time.sleep(0.2)
         assert (status, body) == (200, "backend /user/alice/x"), log_path.read_text()
+
+        # A route the hub adds now is seen by its wait (traefik names the router
+        # once per entrypoint), and served.
+        async def add_second_route() -> None:
+            proxy = TLJHTraefikProxy(
+                should_start=False,
+                enable_setup_dynamic_config=False,
+                traefik_api_url=api,
+                traefik_api_username="api_admin",
+                traefik_api_password="pw",
+                traefik_entrypoint="http",
+                dynamic_config_file=str(layout.traefik_dynamic_config),
+                check_route_timeout=10,
+            )
+            await proxy.add_route("/user/bob/", f"http://127.0.0.1:{backend}", {})
+
+        asyncio.run(add_second_route())
+        conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=5)
+        conn.request("GET", "/user/bob/y")
+        assert conn.getresponse().status == 200
+        conn.close()
         conn2 = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
         conn2.request("GET", "/user/alice/x")
         redirect = conn2.getresponse()

@@ -7,7 +7,9 @@ can change without the hub:
   (:mod:`tljh.render.proxy` marks the public http and https entrypoints so).
   Turning HTTPS on or off, or moving a port, then needs only
   'tljh-config reload proxy': routes the hub wrote before keep working, and
-  plain HTTP still redirects to HTTPS ahead of them.
+  plain HTTP still redirects to HTTPS ahead of them.  Traefik then splits
+  such a router in one per entrypoint (``https-<name>``, ``http-<name>``),
+  so the hub's wait for a new route looks for those names too.
 * The routes file is written for traefik's user to read (root-owned, group
   :data:`~tljh.layout.PROXY_USER`, 0640) before it appears under its name:
   traefik never runs as root, and never sees a file it cannot read.
@@ -21,10 +23,12 @@ import tempfile
 from typing import Any
 
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
-from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
+from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler, generate_alias
+from tornado.httpclient import HTTPClientError
 from traitlets import default, observe
 
 from tljh.layout import PROXY_USER
+from tljh.render.proxy import HTTP_ENTRYPOINT, HTTPS_ENTRYPOINT
 from tljh.system.users import account_ids
 
 #: Mode of the routes file: root writes, the proxy's group reads.
@@ -85,3 +89,19 @@ class TLJHTraefikProxy(TraefikFileProviderProxy):
             routespec, target, data
         )
         return without_entrypoints(traefik_config), jupyterhub_config
+
+    async def _check_for_traefik_service(self, routespec: str, kind: str) -> bool:
+        if await super()._check_for_traefik_service(routespec, kind):
+            return True
+        if kind != "router":
+            return False
+        alias = generate_alias(self.validate_routespec(routespec), "router")
+        for entrypoint in (HTTPS_ENTRYPOINT, HTTP_ENTRYPOINT):
+            try:
+                await self._traefik_api_request(
+                    f"/api/http/routers/{entrypoint}-{alias}@{self.provider_name}"
+                )
+            except HTTPClientError:
+                continue
+            return True
+        return False
