@@ -48,9 +48,19 @@ def _fail(what: str, r: requests.Response) -> HubError:
 
 
 class HubClient:
-    def __init__(self, base: str = "http://127.0.0.1", timeout: float = 30) -> None:
+    def __init__(
+        self,
+        base: str = "http://127.0.0.1",
+        timeout: float = 30,
+        base_url: str = "/",
+        ca_file: str | None = None,
+    ) -> None:
+        """``base_url``: the hub's (config key base_url); ``ca_file``: the CA an
+        https hub's certificate must chain to."""
         self.base = base.rstrip("/")
+        self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
         self.timeout = timeout
+        self.ca_file = ca_file
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.name: str | None = None  # the hub's name for the user, once logged in
@@ -64,7 +74,12 @@ class HubClient:
     # ------------------------------------------------------------ plumbing
 
     def url(self, path: str) -> str:
-        return path if "://" in path else self.base + "/" + path.lstrip("/")
+        if "://" in path:
+            return path
+        if path.startswith("/hub/"):
+            # The hub's own pages; users' server URLs come from the hub with base_url in.
+            path = self.base_url + path.lstrip("/")
+        return self.base + "/" + path.lstrip("/")
 
     def _xsrf_for(self, url: str) -> str | None:
         """The _xsrf cookie a browser would send to url (most specific path wins)."""
@@ -95,6 +110,10 @@ class HubClient:
         else:
             headers.setdefault("Sec-Fetch-Mode", "navigate")
         kwargs.setdefault("timeout", self.timeout)
+        if self.ca_file:
+            # Per request: requests lets REQUESTS_CA_BUNDLE (set in the container) win
+            # over a session's verify.
+            kwargs.setdefault("verify", self.ca_file)
         return self.session.request(method, url, headers=headers, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
@@ -297,7 +316,8 @@ class HubClient:
         stdout: list[str] = []
         error: KernelError | None = None
         idle = replied = False
-        ws = websocket.create_connection(ws_url, header=headers, timeout=timeout)
+        sslopt = {"ca_certs": self.ca_file} if self.ca_file else None
+        ws = websocket.create_connection(ws_url, header=headers, timeout=timeout, sslopt=sslopt)
         try:
             ws.send(json.dumps(message))
             while not (idle and replied):

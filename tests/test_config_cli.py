@@ -263,3 +263,34 @@ def test_reload_refuses_invalid_config(
     monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(prefix))
     assert main(["reload"]) == 1
     assert "http.port: " in capsys.readouterr().err
+
+
+def test_upstream_https_order_is_accepted_step_by_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Upstream's how-to turns HTTPS on before it names a domain; reload checks the whole."""
+    prefix = tmp_path / "prefix"
+    (prefix / "config").mkdir(parents=True)
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(prefix))
+    assert main(["set", "https.enabled", "true"]) == 0
+    err = capsys.readouterr().err
+    assert "will refuse the config until this is settled" in err
+    assert "https.enabled: true needs a certificate" in err
+    # Applying is refused with the rule's own message, before anything restarts.
+    assert main(["reload", "proxy"]) == 1
+    err = capsys.readouterr().err
+    assert "https.enabled: true needs a certificate" in err
+    assert "nothing was restarted" in err
+    assert main(["set", "https.letsencrypt.email", "you@example.org"]) == 0
+    assert "https.letsencrypt.domains: empty" in capsys.readouterr().err
+    assert main(["add-item", "https.letsencrypt.domains", "hub.example.org"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["validate"]) == 0
+
+
+def test_set_still_refuses_a_bad_value_of_its_own(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cfg, "set", "https.letsencrypt.email", "not an address") == 1
+    assert "https.letsencrypt.email" in capsys.readouterr().err
+    assert not cfg.exists()

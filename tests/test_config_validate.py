@@ -11,7 +11,7 @@ import pytest
 
 from tljh.config.history import list_history
 from tljh.config.schema import DEFAULTS, plugin_schema
-from tljh.config.store import update_config
+from tljh.config.store import read_config, update_config
 from tljh.config.validate import check, key_problem, validate
 from tljh.config.values import parse_value
 from tljh.errors import ConfigValidationError, Problem
@@ -274,11 +274,25 @@ def test_bad_config_writes_nothing(
         data.clear()
         data.update(copy.deepcopy(config))
 
+    # cross=True: the change is applied at once, so rules across keys block it too.
     with pytest.raises(ConfigValidationError):
-        update_config(layout, change)
+        update_config(layout, change, cross=True)
     assert layout.config_file.read_text() == original
     assert list_history(layout) == []
     assert sorted(p.name for p in layout.config_dir.iterdir()) == ["config.yaml"]
+
+
+def test_rules_across_keys_wait_for_the_apply(tmp_path: Path) -> None:
+    """Saved without applying, a step of a multi-key change is kept and reported as pending."""
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir(parents=True)
+    result = update_config(layout, lambda data: data.update({"https": {"enabled": True}}))
+    assert result.changed
+    assert [p.path for p in result.pending] == ["https.enabled"]
+    assert result.remaining == []
+    assert "enabled: true" in layout.config_file.read_text()
+    with pytest.raises(ConfigValidationError, match="needs a certificate"):
+        check(read_config(layout))
 
 
 def test_top_level_must_be_a_mapping() -> None:

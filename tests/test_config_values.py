@@ -211,7 +211,13 @@ def test_defaults_match_the_documented_tree() -> None:
         "address": "",
         "port": 443,
         "tls": {"cert": "", "key": ""},
-        "letsencrypt": {"email": "", "domains": [], "staging": False},
+        "letsencrypt": {
+            "email": "",
+            "domains": [],
+            "staging": False,
+            "ca_server": "",
+            "challenge": "http-01",
+        },
     }
     assert DEFAULTS["traefik_api"] == {
         "ip": "127.0.0.1",

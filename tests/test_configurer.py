@@ -54,7 +54,7 @@ def test_hub_basics() -> None:
     assert hub["db_url"] == "sqlite:////opt/tljh/state/jupyterhub.sqlite"
     assert hub["hub_ip"] == "127.0.0.1"
     assert hub["hub_port"] == 15001
-    assert hub["proxy_class"].endswith("TraefikFileProviderProxy")
+    assert hub["proxy_class"] == "tljh.hub.proxy.TLJHTraefikProxy"
 
 
 def test_base_url() -> None:
@@ -186,14 +186,15 @@ def test_proxy() -> None:
     )
 
 
-def test_proxy_https_entrypoint_and_ipv6_api() -> None:
+def test_proxy_entrypoint_does_not_follow_https_and_ipv6_api() -> None:
+    """Routes name no entrypoint (tljh.hub.proxy); the hub waits for 'http', which always exists."""
     t = traits(
         {
             "https": {"enabled": True, "tls": {"cert": "/c", "key": "/k"}},
             "traefik_api": {"ip": "::1"},
         }
     )
-    assert t["TraefikProxy"]["traefik_entrypoint"] == "https"
+    assert t["TraefikProxy"]["traefik_entrypoint"] == "http"
     assert t["TraefikProxy"]["traefik_api_url"] == "http://[::1]:8099"
 
 
@@ -315,7 +316,7 @@ def test_real_classes_accept_the_values() -> None:
     assert hub.hub_port == 15001
     assert hub.cleanup_servers is False
     assert hub.authenticator_class is FirstUseAuthenticator
-    assert hub.proxy_class.__name__ == "TraefikFileProviderProxy"
+    assert hub.proxy_class.__name__ == "TLJHTraefikProxy"
 
     auth = FirstUseAuthenticator(config=c)
     assert auth.allow_all is True

@@ -115,11 +115,30 @@ def test_https_with_own_certificate() -> None:
     assert eps["https"]["http"]["tls"] == {}
     assert eps["http"]["http"]["redirections"]["entryPoint"]["to"] == "https"
     assert "certificatesResolvers" not in static
+    # The proxy reads copies in state/, whatever path the admin gave.
     assert dynamic["tls"]["stores"]["default"]["defaultCertificate"] == {
-        "certFile": "/etc/ssl/hub.pem",
-        "keyFile": "/etc/ssl/hub.key",
+        "certFile": "/opt/tljh/state/proxy-certs/cert.pem",
+        "keyFile": "/opt/tljh/state/proxy-certs/key.pem",
     }
     assert dynamic["tls"]["options"]["default"]["minVersion"] == "VersionTLS12"
+
+
+def test_public_entrypoints_are_the_default_ones() -> None:
+    """The hub's routes name no entrypoint: they must reach both public ones, not the API's."""
+    static, _ = render({"https": {"enabled": True, "letsencrypt": LE}})
+    eps = static["entryPoints"]
+    assert eps["http"]["asDefault"] is True
+    assert eps["https"]["asDefault"] is True
+    assert "asDefault" not in eps["auth_api"]
+
+
+def test_acme_server_and_challenge_are_chosen() -> None:
+    le = {**LE, "ca_server": "https://acme.example.edu/dir", "challenge": "tls-alpn-01"}
+    static, _ = render({"https": {"enabled": True, "letsencrypt": {**le, "staging": True}}})
+    acme = static["certificatesResolvers"]["letsencrypt"]["acme"]
+    assert acme["caServer"] == "https://acme.example.edu/dir"
+    assert acme["tlsChallenge"] == {}
+    assert "httpChallenge" not in acme
 
 
 @pytest.mark.parametrize("staging", [False, True])
@@ -275,7 +294,7 @@ def backend() -> Iterator[int]:
 
 @pytest.mark.skipif(_traefik_binary() is None, reason="no traefik binary (set TLJH_TEST_TRAEFIK)")
 def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) -> None:
-    from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
+    from tljh.hub.proxy import TLJHTraefikProxy
 
     layout = Layout(prefix=tmp_path)
     layout.traefik_rules_dir.mkdir(parents=True)
@@ -311,7 +330,7 @@ def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) ->
         # The hub's proxy class, configured as tljh.render.hub configures it,
         # adds a route and waits until traefik's API reports it.
         async def add_route() -> None:
-            proxy = TraefikFileProviderProxy(
+            proxy = TLJHTraefikProxy(
                 should_start=False,
                 enable_setup_dynamic_config=False,
                 traefik_api_url=api,
@@ -338,3 +357,133 @@ def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) ->
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+def _start_traefik(layout: Layout, log_path: Path) -> subprocess.Popen[bytes]:
+    binary = _traefik_binary()
+    assert binary
+    with log_path.open("a") as log:
+        return subprocess.Popen(
+            [binary, "--configfile", str(layout.traefik_static_config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_ping(proc: subprocess.Popen[bytes], api: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while _get(api + "/ping")[0] != 200:
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, "traefik did not come up"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(_traefik_binary() is None, reason="no traefik binary (set TLJH_TEST_TRAEFIK)")
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
+def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
+    tmp_path: Path, backend: int
+) -> None:
+    """A route the hub added over HTTP is served over HTTPS after a proxy restart alone."""
+    import http.client
+    import ssl
+
+    from tljh.hub.proxy import TLJHTraefikProxy
+
+    layout = Layout(prefix=tmp_path)
+    layout.traefik_rules_dir.mkdir(parents=True)
+    http_port, https_port, api_port = _free_port(), _free_port(), _free_port()
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=hub.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    plain = {"http": {"address": "127.0.0.1", "port": http_port}, "traefik_api": {"port": api_port}}
+    for path, text in traefik_files(with_defaults(plain), layout, "pw").items():
+        path.write_text(text)
+    log_path = tmp_path / "traefik.log"
+    api = f"http://127.0.0.1:{api_port}"
+    proc = _start_traefik(layout, log_path)
+    try:
+        _wait_ping(proc, api, log_path)
+
+        async def add_route() -> None:
+            proxy = TLJHTraefikProxy(
+                should_start=False,
+                enable_setup_dynamic_config=False,
+                traefik_api_url=api,
+                traefik_api_username="api_admin",
+                traefik_api_password="pw",
+                traefik_entrypoint="http",
+                dynamic_config_file=str(layout.traefik_dynamic_config),
+                check_route_timeout=15,
+            )
+            await proxy.add_route("/user/alice/", f"http://127.0.0.1:{backend}", {})
+
+        asyncio.run(add_route())
+        assert _get(f"http://127.0.0.1:{http_port}/user/alice/x")[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+    # 'tljh-config reload proxy' with HTTPS on: new traefik files, the hub untouched.
+    secure = deep_merge(
+        plain,
+        {"https": {"enabled": True, "address": "127.0.0.1", "port": https_port,
+                   "tls": {"cert": str(cert), "key": str(key)}}},
+    )  # fmt: skip
+    for path, text in traefik_files(with_defaults(secure), layout, "pw").items():
+        path.write_text(text)
+    layout.proxy_certs_dir.mkdir()
+    shutil.copy(cert, layout.proxy_certs_dir / "cert.pem")
+    shutil.copy(key, layout.proxy_certs_dir / "key.pem")
+    proc = _start_traefik(layout, log_path)
+    try:
+        _wait_ping(proc, api, log_path)
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        deadline = time.monotonic() + 15
+        while True:
+            conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=5)
+            try:
+                conn.request("GET", "/user/alice/x")
+                response = conn.getresponse()
+                status, body = response.status, response.read().decode()
+            except OSError:
+                status, body = 0, ""
+            finally:
+                conn.close()
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (status, body) == (200, "backend /user/alice/x"), log_path.read_text()
+
+        # A route the hub adds now is seen by its wait (traefik names the router
+        # once per entrypoint), and served.
+        async def add_second_route() -> None:
+            proxy = TLJHTraefikProxy(
+                should_start=False,
+                enable_setup_dynamic_config=False,
+                traefik_api_url=api,
+                traefik_api_username="api_admin",
+                traefik_api_password="pw",
+                traefik_entrypoint="http",
+                dynamic_config_file=str(layout.traefik_dynamic_config),
+                check_route_timeout=10,
+            )
+            await proxy.add_route("/user/bob/", f"http://127.0.0.1:{backend}", {})
+
+        asyncio.run(add_second_route())
+        conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=5)
+        conn.request("GET", "/user/bob/y")
+        assert conn.getresponse().status == 200
+        conn.close()
+        conn2 = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+        conn2.request("GET", "/user/alice/x")
+        redirect = conn2.getresponse()
+        assert redirect.status in (301, 308)
+        assert redirect.getheader("Location", "").startswith("https://")
+        conn2.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -41,6 +41,21 @@ def test_hub_unit_keeps_state_private_and_restarts() -> None:
     assert "TLJH_INSTALL_PREFIX=/opt/tljh" in text
 
 
+def test_proxy_runs_as_its_own_user_seeing_only_its_files() -> None:
+    service = parse(traefik_unit(Layout()))["Service"]
+    assert service["User"] == "tljh-proxy"
+    assert service["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
+    assert service["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    assert service["NoNewPrivileges"] == "yes"
+    # state/ is an empty directory in its view, but for traefik's own files.
+    assert service["TemporaryFileSystem"] == "/opt/tljh/state:ro"
+    bound = " ".join([service["BindReadOnlyPaths"], service["BindPaths"]])
+    assert "jupyterhub.sqlite" not in bound and "secret" not in bound
+    assert "/opt/tljh/state/acme.json" in service["BindPaths"]
+    assert service["ProtectHome"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
 def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
     for name, text in [

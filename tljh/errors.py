@@ -231,3 +231,15 @@ class ServerStartFailed(SpawnError):
     @property
     def jupyterhub_message(self) -> str:
         return f"{self.message}\n{self.hint}"
+
+
+class PortTaken(StartFailed):
+    """A port the proxy must listen on is held by another program."""
+
+    def __init__(self, unit: str, port: int, key: str, holders: str) -> None:
+        super().__init__(unit, f"cannot listen on port {port} ({key}): {holders} holds it", "")
+        self.port = port
+        self.hint = (
+            f"stop that program (or keep it off port {port}), or give the hub another port "
+            f"with 'sudo tljh-config set {key} <port>'; 'sudo ss -ltnp' lists what listens where"
+        )

@@ -15,6 +15,9 @@ DEFAULT_PREFIX = Path("/opt/tljh")
 #: The systemd units of the hub and the proxy (upstream TLJH's names).
 HUB_UNIT = "jupyterhub.service"
 PROXY_UNIT = "traefik.service"
+#: The system user (and group) traefik runs as: never root, and in no group a
+#: student or the hub's other files are in.
+PROXY_USER = "tljh-proxy"
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,13 @@ class Layout:
 
     @property
     def acme_file(self) -> Path:
+        """Traefik's ACME account and certificates (owned by :data:`PROXY_USER`, 0600)."""
         return self.state_dir / "acme.json"
+
+    @property
+    def proxy_certs_dir(self) -> Path:
+        """Copies of the admin's own certificate and key, for the proxy to read."""
+        return self.state_dir / "proxy-certs"
 
     @property
     def installer_log(self) -> Path:

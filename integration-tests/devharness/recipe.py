@@ -32,9 +32,10 @@ BASE_PACKAGES = (
 TEST_VENV = "/opt/tljh-tests"
 TEST_PACKAGES = ("pytest", "requests", "websocket-client", "playwright")
 # Debian packages the suite itself needs (a real browser for test_25_browser.py), installed
-# after debootstrap so that BASE_PACKAGES stays what a fresh server has. Playwright drives
+# after debootstrap so that BASE_PACKAGES stays what a fresh server has (pebble: the ACME
+# server of test_70_https.py). Playwright drives
 # Debian's chromium (its own browser download is never used); its node driver needs libatomic1.
-TEST_APT_PACKAGES = ("chromium", "fonts-liberation", "libatomic1")
+TEST_APT_PACKAGES = ("chromium", "fonts-liberation", "libatomic1", "pebble")
 HOSTNAME = "tljh-dev"
 
 DEFAULT_MIRROR = os.environ.get("TLJH_DEV_MIRROR", "http://deb.debian.org/debian")

@@ -15,14 +15,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tljh.config.kinds import host_port
-from tljh.errors import StartFailed, UnhealthyError, journal_hint
+from tljh.errors import PortTaken, StartFailed, UnhealthyError, journal_hint
+from tljh.layout import PROXY_UNIT
 from tljh.system import systemd
+from tljh.system.ports import port_holders
 
 #: Journal lines shown when a unit does not come back.
 JOURNAL_LINES = 40
 
 
-def _local_address(address: str) -> str:
+def local_address(address: str) -> str:
+    """Where to reach a service listening on ``address`` from this machine."""
     return address if address not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"
 
 
@@ -53,9 +56,9 @@ def hub_problem(config: Mapping[str, Any]) -> str | None:
     https = config.get("https") or {}
     if https.get("enabled"):
         # Plain HTTP only redirects to HTTPS then.
-        scheme, host, port = "https", _local_address(https["address"]), int(https["port"])
+        scheme, host, port = "https", local_address(https["address"]), int(https["port"])
     else:
-        scheme, host = "http", _local_address(config["http"]["address"])
+        scheme, host = "http", local_address(config["http"]["address"])
         port = int(config["http"]["port"])
     url = f"{scheme}://{host_port(host, port)}{path}"
     try:
@@ -71,14 +74,14 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
     """None when traefik answers its ping and serves HTTP on the http port."""
     api = config.get("traefik_api") or {}
     if api:
-        api_host, api_port = _local_address(str(api["ip"])), int(api["port"])
+        api_host, api_port = local_address(str(api["ip"])), int(api["port"])
         try:
             status = _http_get_status(api_host, api_port, "/ping", timeout=3)
         except (OSError, http.client.HTTPException) as e:
             return f"the proxy does not answer on http://{host_port(api_host, api_port)}/ping ({e})"
         if status != 200:
             return f"the proxy's ping on port {api_port} answered HTTP {status}, not 200"
-    host = _local_address(config["http"]["address"])
+    host = local_address(config["http"]["address"])
     port = int(config["http"]["port"])
     try:
         # Any HTTP answer will do (404 before the hub has added its route);
@@ -87,6 +90,28 @@ def proxy_problem(config: Mapping[str, Any]) -> str | None:
     except (OSError, http.client.HTTPException) as e:
         return f"the proxy does not serve HTTP on {host_port(host, port)} ({e or type(e).__name__})"
     return None
+
+
+def public_ports(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The ports the proxy serves users on, with the key that sets each."""
+    ports = [("http.port", int(config["http"]["port"]))]
+    https = config.get("https") or {}
+    if https.get("enabled"):
+        ports.append(("https.port", int(https["port"])))
+    return ports
+
+
+def check_proxy_ports(config: Mapping[str, Any]) -> None:
+    """Before (re)starting the proxy: its ports are free, or held by the proxy itself.
+
+    Raises :class:`~tljh.errors.PortTaken` naming the process that holds one,
+    instead of a proxy that exits with "address already in use".
+    """
+    proxy_pid = systemd.status(PROXY_UNIT).main_pid
+    for key, port in public_ports(config):
+        others = [h for h in port_holders(port) if h.pid != proxy_pid]
+        if others:
+            raise PortTaken(PROXY_UNIT, port, key, ", ".join(str(h) for h in others))
 
 
 def wait_until(problem: Callable[[], str | None], unit: str, timeout: float) -> None:

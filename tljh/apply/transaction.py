@@ -15,7 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from tljh.apply.health import hub_problem, proxy_problem, restart_and_wait
+from tljh.apply.health import check_proxy_ports, hub_problem, proxy_problem, restart_and_wait
 from tljh.apply.interrupts import InterruptGuard
 from tljh.apply.plan import (
     COMPONENTS,
@@ -41,6 +41,7 @@ from tljh.errors import (
     ConfigError,
     ConfigRefused,
     Interrupted,
+    PortTaken,
     StartFailed,
     TLJHError,
     journal_hint,
@@ -62,6 +63,7 @@ def restart(
     wanted = set(components)
     if "proxy" in wanted:
         write_proxy_files(layout, config)
+        check_proxy_ports(config)
         restart_and_wait(PROXY_UNIT, lambda: proxy_problem(config), timeout)
     if "hub" in wanted:
         restart_and_wait(HUB_UNIT, lambda: hub_problem(config), timeout)
@@ -254,8 +256,13 @@ class ApplyTransaction:
             head + rolled_back + state,
             hint
             if interrupted or isinstance(failure, ConfigRefused)
-            else "fix the cause shown above and try again; 'sudo tljh-config history' shows "
-            "the version that failed",
+            # A taken port's own hint says what to do; others: the cause shown above.
+            else (
+                f"{failure.hint}; then"
+                if isinstance(failure, PortTaken)
+                else "fix the cause shown above and"
+            )
+            + " try again; 'sudo tljh-config history' shows the version that failed",
             rolled_back=True,
         )
 

@@ -2,7 +2,7 @@
 
 Commands compatible with upstream TLJH: ``show``, ``set``, ``unset``,
 ``add-item``, ``remove-item``, ``reload [hub|proxy]``; additions: ``get``,
-``validate``, ``edit``, ``history`` and ``rollback``.  Every change is made
+``validate``, ``edit``, ``history``, ``rollback`` and ``https-status``.  Every change is made
 under the config lock, validated before it is written, and written
 atomically; an invalid change writes nothing.  Applying a change
 (``reload``, ``--apply``, ``edit``, ``rollback``) restarts what it touches,
@@ -129,6 +129,17 @@ def _warn_remaining(remaining: Sequence[Problem]) -> None:
             print(f"  {p}", file=sys.stderr)
 
 
+def _note_pending(pending: Sequence[Problem]) -> None:
+    if pending:
+        print(
+            "note: saved, but 'tljh-config reload' will refuse the config until this "
+            f"is settled too ({len(pending)}):",
+            file=sys.stderr,
+        )
+        for p in pending:
+            print(f"  {p}", file=sys.stderr)
+
+
 # --- commands ---------------------------------------------------------------------
 
 
@@ -226,7 +237,15 @@ def _change(
     session: ChangeSession | None, args: argparse.Namespace, change: Callable[[Any], object]
 ) -> Any:
     paths = _paths(args) if session is None else session.paths
-    result = update_config(paths, change, timeout=args.lock_timeout, lock=session is None)
+    # Saved without applying, a change may be one step of several (HTTPS on
+    # first, its domain next): rules across keys wait for the apply.
+    result = update_config(
+        paths,
+        change,
+        timeout=args.lock_timeout,
+        lock=session is None,
+        cross=session is not None,
+    )
     _warn_remaining(result.remaining)
     return result
 
@@ -244,13 +263,14 @@ def cmd_set(args: argparse.Namespace) -> int:
             print(f"{args.key} is already {shown}; nothing changed.")
         else:
             print(f"Set {args.key} = {shown}.{_hint(args, args.key)}", flush=True)
+        _note_pending(result.pending)
     return 0
 
 
 def cmd_unset(args: argparse.Namespace) -> int:
     with _session(args) as session:
         try:
-            _change(session, args, lambda data: unset_value(data, args.key))
+            result = _change(session, args, lambda data: unset_value(data, args.key))
         except KeyNotSetError:
             _raise_if_unknown(args.key)
             raise
@@ -264,6 +284,7 @@ def cmd_unset(args: argparse.Namespace) -> int:
             )
         else:
             print(f"Unset {args.key}.{_hint(args, args.key)}", flush=True)
+        _note_pending(result.pending)
     return 0
 
 
@@ -276,7 +297,7 @@ def cmd_add_item(args: argparse.Namespace) -> int:
         add_item(data, args.key, value)
 
     with _session(args) as session:
-        _change(session, args, change)
+        result = _change(session, args, change)
         if present and present[0]:
             print(f"{_shown(args.key, value)} is already in {args.key}; nothing changed.")
         else:
@@ -284,17 +305,19 @@ def cmd_add_item(args: argparse.Namespace) -> int:
                 f"Added {_shown(args.key, value)} to {args.key}.{_hint(args, args.key)}",
                 flush=True,
             )
+        _note_pending(result.pending)
     return 0
 
 
 def cmd_remove_item(args: argparse.Namespace) -> int:
     value = parse_value(args.key, args.value, args.type)
     with _session(args) as session:
-        _change(session, args, lambda data: remove_item(data, args.key, value))
+        result = _change(session, args, lambda data: remove_item(data, args.key, value))
         print(
             f"Removed {_shown(args.key, value)} from {args.key}.{_hint(args, args.key)}",
             flush=True,
         )
+        _note_pending(result.pending)
     return 0
 
 
@@ -488,11 +511,27 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_https_status(args: argparse.Namespace) -> int:
+    # lazy: keeps 'tljh-config set' fast (measured, see the module docstring)
+    from tljh.apply.https_status import https_status
+    from tljh.apply.session import installed_layout
+    from tljh.config.store import load_checked_config
+
+    layout = installed_layout(_paths(args))
+    lines, problems = https_status(layout, load_checked_config(layout))
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add-item": cmd_add_item,
     "edit": cmd_edit,
     "get": cmd_get,
     "history": cmd_history,
+    "https-status": cmd_https_status,
     "reload": cmd_reload,
     "remove-item": cmd_remove_item,
     "rollback": cmd_rollback,

@@ -240,4 +240,11 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
         commands["validate"],
     )
     p.add_argument("file", metavar="FILE", nargs="?", help="file to check (default: the config)")
+
+    add(
+        "https-status",
+        "Show the certificate HTTPS serves (names, issuer, expiry) and what is wrong with it.",
+        "sudo tljh-config https-status",
+        commands["https-status"],
+    )
     return parser

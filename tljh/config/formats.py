@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from tljh.config import kinds
 from tljh.config.kinds import describe
@@ -74,6 +75,15 @@ def _fmt_abs_path_or_empty(v: str) -> str | None:
     return None
 
 
+def _fmt_acme_directory_or_empty(v: str) -> str | None:
+    if not v:
+        return None
+    parts = urlsplit(v)
+    if parts.scheme != "https" or not parts.hostname:
+        return f"{describe(v)} is not an https:// URL (e.g. https://acme.example.edu/directory)"
+    return None
+
+
 def _fmt_basic_auth_user(v: str) -> str | None:
     if not v.strip():
         return "must not be empty"
@@ -95,6 +105,7 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     "email_or_empty": kinds.email_or_empty_problem,
     "hostname": kinds.domain_problem,
     "basic_auth_user": _fmt_basic_auth_user,
+    "acme_directory_or_empty": _fmt_acme_directory_or_empty,
 }
 
 

@@ -391,6 +391,32 @@ SCHEMA: Node = {
                             ),
                             "example": "tljh-config set https.letsencrypt.staging true",
                         },
+                        "ca_server": {
+                            "type": "string",
+                            "format": "acme_directory_or_empty",
+                            "default": "",
+                            "expect": "an https:// URL of an ACME directory, or ''",
+                            "description": (
+                                "ACME directory to get certificates from instead of Let's "
+                                "Encrypt (ZeroSSL, a campus ACME server, step-ca).  Empty: "
+                                "Let's Encrypt (its staging server with staging true)."
+                            ),
+                            "example": (
+                                "tljh-config set https.letsencrypt.ca_server "
+                                "https://acme.example.edu/directory"
+                            ),
+                        },
+                        "challenge": {
+                            "type": "string",
+                            "enum": ["http-01", "tls-alpn-01"],
+                            "default": "http-01",
+                            "description": (
+                                "How the ACME server checks that this server answers for the "
+                                "domains: http-01 connects to port 80, tls-alpn-01 to port 443 "
+                                "(both from the internet, on those exact ports)."
+                            ),
+                            "example": "tljh-config set https.letsencrypt.challenge tls-alpn-01",
+                        },
                     },
                 },
             },

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -311,6 +311,9 @@ class UpdateResult:
     changed: bool
     #: Problems the config still has; all of them were there before the change.
     remaining: list[Problem]
+    #: Rules across keys the config does not meet yet (e.g. HTTPS without a
+    #: domain): the change was saved, but applying it is refused until they are met.
+    pending: list[Problem] = field(default_factory=list)
 
 
 def update_config(
@@ -320,30 +323,34 @@ def update_config(
     extra_schema: Mapping[str, Mapping[str, Any]] | None = None,
     timeout: float = 10,
     lock: bool = True,
+    cross: bool = False,
 ) -> UpdateResult:
     """Lock, load, apply ``change`` (which edits the map in place), validate, save.
 
     Nothing is written if the change adds a problem: ConfigValidationError
     lists the new problems.  Problems the file already had do not block a
     change (so a broken file can be repaired one key at a time); they are
-    returned in ``remaining``.  With ``lock=False`` the caller already holds
-    :func:`config_lock`.
+    returned in ``remaining``.  Rules across keys block the change only with
+    ``cross`` (the change is applied right away); otherwise what they find is
+    returned in ``pending``: applying checks them.  With ``lock=False`` the
+    caller already holds :func:`config_lock`.
     """
     if lock:
         with config_lock(layout, timeout):
-            return _update(layout, change, extra_schema)
-    return _update(layout, change, extra_schema)
+            return _update(layout, change, extra_schema, cross)
+    return _update(layout, change, extra_schema, cross)
 
 
 def _update(
     layout: ConfigPaths,
     change: Callable[[CommentedMap], object],
     extra_schema: Mapping[str, Mapping[str, Any]] | None,
+    cross: bool,
 ) -> UpdateResult:
     data = read_config(layout)
-    before = validate(data, extra_schema)
+    before = validate(data, extra_schema, cross=cross)
     change(data)
-    after = validate(data, extra_schema)
+    after = validate(data, extra_schema, cross=cross)
     # Compared as text: removing a list item renumbers the problems with later
     # items, which are not new for that.
     seen = {str(p) for p in before}
@@ -355,4 +362,8 @@ def _update(
             "content; correct the value and run the command again",
         )
     changed = _write(layout, data)
-    return UpdateResult(config=data, changed=changed, remaining=after)
+    pending: list[Problem] = []
+    if not cross:
+        own = {str(p) for p in after}
+        pending = [p for p in validate(data, extra_schema) if str(p) not in own]
+    return UpdateResult(config=data, changed=changed, remaining=after, pending=pending)

@@ -255,8 +255,19 @@ class _Walker:
                 self.add(path, problem)
 
 
-def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = None) -> list[Problem]:
+def validate(
+    config: Mapping[str, Any] | None,
+    extra_schema: Schema | None = None,
+    *,
+    cross: bool = True,
+) -> list[Problem]:
     """Every problem in ``config`` (empty if valid); ``str()`` of each is one line.
+
+    With ``cross=False`` only each key's own value is checked, not the rules
+    across keys (:mod:`tljh.config.crosschecks`): a change made one key at a
+    time (upstream's HTTPS how-to turns HTTPS on before it names a domain)
+    passes through states that cannot run yet, and is checked whole when it
+    is applied.
 
     ``extra_schema`` maps top-level keys that plugins add to schema nodes (see
     :mod:`tljh.config.schema`).  Without it, the keys installed plugins declare
@@ -277,7 +288,8 @@ def validate(config: Mapping[str, Any] | None, extra_schema: Schema | None = Non
     root = merged_schema(extra_schema)
     walker = _Walker(root, extra_schema)
     walker.check_object(root, plain, [])
-    cross_checks(with_defaults(plain, extra_schema), walker.problems)
+    if cross:
+        cross_checks(with_defaults(plain, extra_schema), walker.problems)
     return walker.problems
 
 

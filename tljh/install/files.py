@@ -59,7 +59,7 @@ def directories(lay: Layout) -> list[tuple[Path, int]]:
         (lay.jupyterhub_config_d, PRIVATE_DIR),
         (lay.traefik_config_d, PRIVATE_DIR),
         (lay.state_dir, PRIVATE_DIR),
-        (lay.traefik_rules_dir, PRIVATE_DIR),
+        # state/rules/ is the proxy's to read: tljh.apply.proxy_files keeps it.
     ]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tljh.hub.jupyterhub_config
 from tljh.apply.health import (
+    check_proxy_ports,
     hub_problem,
     proxy_problem,
     restart_and_wait,
@@ -24,19 +25,23 @@ from tljh.apply.proxy_files import write_proxy_files
 from tljh.apply.snapshot import record_known_good
 from tljh.install.context import Context
 from tljh.install.packages import DIST_NAME
-from tljh.layout import HUB_UNIT, PROXY_UNIT
+from tljh.layout import HUB_UNIT, PROXY_UNIT, PROXY_USER
 from tljh.render.units import hub_unit, traefik_unit
 from tljh.system import systemd
 from tljh.system.files import ensure_file
+from tljh.system.users import ensure_service_user
 
 HUB_START_TIMEOUT = 180.0
 
 
 def step_proxy_config(ctx: Context) -> list[str]:
+    changes = []
+    if ensure_service_user(PROXY_USER):
+        changes.append(f"created the system user {PROXY_USER} the proxy runs as")
     if write_proxy_files(ctx.layout, ctx.config):
         ctx.proxy_changed = True
-        return [f"wrote {ctx.layout.traefik_static_config}"]
-    return []
+        changes.append(f"wrote traefik's files in {ctx.layout.state_dir}")
+    return changes
 
 
 def step_units(ctx: Context) -> list[str]:
@@ -72,6 +77,8 @@ def step_services(ctx: Context) -> list[str]:
         (HUB_UNIT, ctx.hub_changed, lambda: hub_problem(config)),
     ]:
         if changed or not systemd.is_active(unit):
+            if unit == PROXY_UNIT:
+                check_proxy_ports(config)
             restart_and_wait(unit, problem, HUB_START_TIMEOUT)
             changes.append(f"(re)started {unit}")
     # Whatever we did, the install only counts when the hub answers.

@@ -44,7 +44,8 @@ _OPEN_AUTHENTICATORS = {
 HUB_IP = "127.0.0.1"
 HUB_PORT = 15001
 
-PROXY_CLASS = "jupyterhub_traefik_proxy.fileprovider.TraefikFileProviderProxy"
+#: Traefik's file provider with routes for any entrypoint (see tljh.hub.proxy).
+PROXY_CLASS = "tljh.hub.proxy.TLJHTraefikProxy"
 
 #: The service ``tljh users`` talks to the hub as (no process: only its token).
 USERS_SERVICE = "tljh-users"
@@ -233,7 +234,9 @@ def traitlets_from_config(
         traefik_api_url=f"http://{host_port(api['ip'], api['port'])}",
         traefik_api_username=str(api["username"]),
         traefik_api_password=api_password,
-        traefik_entrypoint="https" if config["https"]["enabled"] else "http",
+        # Routes name no entrypoint (tljh.hub.proxy); the hub only waits for
+        # this one to exist, and the http entrypoint always does.
+        traefik_entrypoint="http",
         traefik_api_entrypoint="auth_api",
     )
     put("TraefikFileProviderProxy", dynamic_config_file=str(layout.traefik_dynamic_config))

@@ -112,6 +112,10 @@ def static_config(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
     entrypoints: dict[str, Any] = {
         HTTP_ENTRYPOINT: {
             "address": host_port(http["address"], http["port"]),
+            # The hub's routes name no entrypoint (tljh.hub.proxy): they are
+            # served on every default one, so turning HTTPS on or off needs
+            # only a proxy restart, never new routes from the hub.
+            "asDefault": True,
             "transport": transport,
             "http": dict(public_http),
         },
@@ -145,22 +149,54 @@ def static_config(config: Mapping[str, Any], layout: Layout) -> dict[str, Any]:
         tls: dict[str, Any] = {}
         entrypoints[HTTPS_ENTRYPOINT] = {
             "address": host_port(https["address"], https["port"]),
+            "asDefault": True,
             "transport": transport,
             "http": {**public_http, "tls": tls},
         }
-        le = https["letsencrypt"]
-        if le["email"] and not https["tls"]["cert"]:
+        if uses_acme(config):
+            le = https["letsencrypt"]
             tls["certResolver"] = CERT_RESOLVER
             tls["domains"] = [certificate_domains(le["domains"])]
-            acme: dict[str, Any] = {
-                "email": le["email"],
-                "storage": str(layout.acme_file),
-                "httpChallenge": {"entryPoint": HTTP_ENTRYPOINT},
-            }
-            if le["staging"]:
+            acme: dict[str, Any] = {"email": le["email"], "storage": str(layout.acme_file)}
+            if le["challenge"] == "tls-alpn-01":
+                acme["tlsChallenge"] = {}
+            else:
+                # Answered on the http entrypoint ahead of its redirect to HTTPS
+                # (traefik gives the challenge router the highest priority).
+                acme["httpChallenge"] = {"entryPoint": HTTP_ENTRYPOINT}
+            if le["ca_server"]:
+                acme["caServer"] = le["ca_server"]
+            elif le["staging"]:
                 acme["caServer"] = LETSENCRYPT_STAGING
             static["certificatesResolvers"] = {CERT_RESOLVER: {"acme": acme}}
     return static
+
+
+def uses_acme(config: Mapping[str, Any]) -> bool:
+    """Whether the proxy gets its certificate over ACME (the admin's own one wins)."""
+    https = config["https"]
+    le = https["letsencrypt"]
+    return bool(https["enabled"] and le["email"] and le["domains"] and not https["tls"]["cert"])
+
+
+def own_certificate(config: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The admin's certificate and key paths, when HTTPS serves them."""
+    https = config["https"]
+    tls = https["tls"]
+    if https["enabled"] and tls["cert"] and tls["key"]:
+        return str(tls["cert"]), str(tls["key"])
+    return None
+
+
+def certificate_copies(layout: Layout) -> tuple[Path, Path]:
+    """Where the proxy reads the admin's certificate and key: copies TLJH makes.
+
+    The admin's files may be anywhere (a home directory, /etc/letsencrypt/live
+    behind symlinks) that the proxy's sandbox hides or its user may not read;
+    the copies are made again at every install and 'tljh-config reload',
+    which is what picks up a renewed certificate.
+    """
+    return layout.proxy_certs_dir / "cert.pem", layout.proxy_certs_dir / "key.pem"
 
 
 def api_dynamic_config(
@@ -199,12 +235,10 @@ def api_dynamic_config(
             "stores": {"default": store},
         }
         le = https["letsencrypt"]
-        if https["tls"]["cert"]:
-            store["defaultCertificate"] = {
-                "certFile": str(https["tls"]["cert"]),
-                "keyFile": str(https["tls"]["key"]),
-            }
-        elif le["email"] and le["domains"]:
+        if own_certificate(config):
+            cert, key = certificate_copies(layout)
+            store["defaultCertificate"] = {"certFile": str(cert), "keyFile": str(key)}
+        elif uses_acme(config):
             # Also serve the ACME certificate to clients that send no (or
             # another) server name, instead of traefik's self-signed one.
             store["defaultGeneratedCert"] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tljh.layout import Layout
+from tljh.layout import PROXY_USER, Layout
 from tljh.system.paths import SYSTEM_PATH
 
 #: Capabilities of root the hub's process never needs.
@@ -106,25 +106,58 @@ WantedBy=multi-user.target
 
 
 def traefik_unit(layout: Layout) -> str:
-    """``traefik.service``: the proxy, run by systemd so hub restarts keep routes."""
+    """``traefik.service``: the proxy, run by systemd so hub restarts keep routes.
+
+    It runs as :data:`~tljh.layout.PROXY_USER`, with only the capability to
+    bind ports below 1024.  state/ is replaced in its view by an empty,
+    read-only directory holding just traefik's own files (bound in), so the
+    hub's database and secrets are out of its sight whatever their modes.
+    """
+    state = layout.state_dir
     return f"""\
 # Managed by The Littlest JupyterHub; changes are overwritten by the installer.
+# Add settings in a drop-in (systemctl edit traefik), e.g. Environment= lines.
 [Unit]
 Description=Traefik proxy (The Littlest JupyterHub)
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-User=root
+User={PROXY_USER}
+Group={PROXY_USER}
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
 Restart=always
 RestartSec=2
-WorkingDirectory={layout.state_dir}
 UMask=0077
+TemporaryFileSystem={state}:ro
+BindReadOnlyPaths={layout.traefik_static_config} {layout.traefik_rules_dir}
+BindReadOnlyPaths=-{layout.proxy_certs_dir}
+BindPaths=-{layout.acme_file}
+WorkingDirectory={state}
+ProtectSystem=strict
+ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-ProtectHome=yes
-ProtectSystem=strict
-ReadWritePaths={layout.state_dir}
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RemoveIPC=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 ExecStart={layout.traefik_bin} --configfile={layout.traefik_static_config}
 
 [Install]

@@ -20,12 +20,17 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename."""
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o644, gid: int = -1) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename.
+
+    ``gid`` (not -1): the file's group, set before it appears under its name.
+    """
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if gid != -1:
+            os.fchown(fd, -1, gid)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
@@ -43,30 +48,44 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
-def ensure_file(path: Path, data: str | bytes, mode: int = 0o644) -> bool:
-    """Write ``path`` only when its content or mode differs.  Returns True if changed."""
+def ensure_file(path: Path, data: str | bytes, mode: int = 0o644, gid: int = -1) -> bool:
+    """Write ``path`` only when its content, mode or group (``gid``, unless -1) differs.
+
+    Returns True if changed.
+    """
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
     try:
-        st = path.stat()
-        if path.read_bytes() == raw:
-            if (st.st_mode & 0o7777) == mode:
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode) and path.read_bytes() == raw:
+            if gid != -1 and st.st_gid != gid:
+                # Mode first: the group is not given more than ``mode`` allows.
+                os.chmod(path, mode & st.st_mode)
+                os.chown(path, -1, gid)
+            elif (st.st_mode & 0o7777) == mode:
                 return False
             os.chmod(path, mode)
             return True
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, raw, mode)
+    atomic_write(path, raw, mode, gid)
     return True
 
 
-def ensure_dir(path: Path, mode: int = 0o755) -> bool:
-    """Create ``path`` (and parents) and set its mode.  Returns True if changed."""
+def ensure_dir(path: Path, mode: int = 0o755, gid: int = -1) -> bool:
+    """Create ``path`` (and parents) and set its mode (and group, unless ``gid`` is -1).
+
+    Returns True if changed.
+    """
     path = Path(path)
     changed = False
     if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=mode & 0o700, parents=True, exist_ok=True)
+        changed = True
+    if gid != -1 and path.stat().st_gid != gid:
+        os.chmod(path, mode & path.stat().st_mode & 0o7777)
+        os.chown(path, -1, gid)
         changed = True
     if (path.stat().st_mode & 0o7777) != mode:
         os.chmod(path, mode)
