@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from tljh.install.context import Context
+from tljh.layout import PROXY_USER
 from tljh.render.sudoers import sudoers_text
 from tljh.system.files import ensure_file
 from tljh.system.run import run
@@ -31,7 +32,7 @@ def step_groups(ctx: Context) -> list[str]:
 #: The system users TLJH's own services run as, with their descriptions.  The
 #: culler's is made whether or not the culler is enabled: enabling it is a
 #: reload of the hub, which must not need the installer.
-SERVICE_USERS = {CULLER_USER: "TLJH idle culler"}
+SERVICE_USERS = {CULLER_USER: "TLJH idle culler", PROXY_USER: "TLJH proxy (traefik)"}
 
 
 def step_service_users(ctx: Context) -> list[str]:

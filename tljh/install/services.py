@@ -25,19 +25,18 @@ from tljh.apply.proxy_files import write_proxy_files
 from tljh.apply.snapshot import record_known_good
 from tljh.install.context import Context
 from tljh.install.packages import DIST_NAME
-from tljh.layout import HUB_UNIT, PROXY_UNIT, PROXY_USER
+from tljh.layout import HUB_UNIT, PROXY_UNIT
 from tljh.render.units import hub_unit, traefik_unit
 from tljh.system import systemd
 from tljh.system.files import ensure_file
-from tljh.system.users import ensure_service_user
 
 HUB_START_TIMEOUT = 180.0
 
 
 def step_proxy_config(ctx: Context) -> list[str]:
+    # The proxy's user (tljh-proxy), who reads these files, comes from the
+    # "service users" step before this one.
     changes = []
-    if ensure_service_user(PROXY_USER):
-        changes.append(f"created the system user {PROXY_USER} the proxy runs as")
     if write_proxy_files(ctx.layout, ctx.config):
         ctx.proxy_changed = True
         changes.append(f"wrote traefik's files in {ctx.layout.state_dir}")

@@ -115,37 +115,6 @@ def account_ids(name: str) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def ensure_service_user(name: str) -> bool:
-    """Make sure the system account ``name`` a service runs as exists; True if created.
-
-    A system account (uid below 1000) with a group of its own name, no home
-    directory and no login shell: nobody logs in as it, and it owns only what
-    its service must write.
-    """
-    if user_exists(name):
-        return False
-    with _accounts_lock:
-        if user_exists(name):
-            return False
-        return _run_account_tool(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ],
-            hint="useradd's output above says why; fix that (no other tool editing "
-            f"/etc/passwd), or create the account with 'useradd --system --user-group {name}', "
-            "then run the installer again",
-            already_done=lambda rc: rc == 9 or user_exists(name),
-        )
-
-
 def _fix_home(name: str) -> None:
     home = Path(pwd.getpwnam(name).pw_dir)
     try:
