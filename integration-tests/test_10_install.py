@@ -52,7 +52,11 @@ def test_layout_and_modes() -> None:
     assert mode(sudoers) == 0o440
     subprocess.run(["visudo", "-cf", str(sudoers)], check=True, capture_output=True)
     for secret in (PREFIX / "state").iterdir():
-        if secret.is_file():
+        if secret.name == "traefik.toml":
+            # The proxy (user tljh-proxy) reads its static config through its group.
+            assert mode(secret) == 0o640, secret
+            assert grp.getgrgid(secret.stat().st_gid).gr_name == "tljh-proxy"
+        elif secret.is_file():
             assert mode(secret) & 0o077 == 0, f"{secret} is readable by others"
     for env in ("hub", "user"):
         st = (PREFIX / env).stat()

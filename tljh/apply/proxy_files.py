@@ -67,6 +67,12 @@ def _proxy_files(layout: Layout, config: Mapping[str, Any]) -> dict[Path, bytes]
     return files
 
 
+def shared_with_proxy(layout: Layout) -> list[Path]:
+    """The files directly in state/ that the proxy reads through its group (0640):
+    anything tightening state/ for root must leave them be."""
+    return [layout.traefik_static_config]
+
+
 def _proxy_gid() -> int:
     ids = account_ids(PROXY_USER)
     return ids[1] if ids else -1

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import tljh.hub.jupyterhub_config
-from tljh.apply.proxy_files import proxy_files_stale
+from tljh.apply.proxy_files import proxy_files_stale, shared_with_proxy
 from tljh.config.schema import with_defaults
 from tljh.config.store import read_config
 from tljh.hub.plugins import plugin_manager
@@ -44,7 +44,7 @@ from tljh.render.sudoers import sudoers_text
 from tljh.render.units import hub_unit, traefik_unit
 from tljh.system import apt, systemd
 from tljh.system.files import PRIVATE_FILE, fix_permissions, read_or_none, tighten_files
-from tljh.system.packages import uv_pip_plan
+from tljh.system.packages import user_env_plan, uv_pip_plan
 from tljh.system.userenv import detect_kind, user_env_requirements
 from tljh.system.users import ADMINS_GROUP, USERS_GROUP, group_exists, user_exists
 
@@ -143,7 +143,7 @@ def would_user_env(ctx: Context) -> list[str]:
     requirements = user_env_requirements(metadata.version("jupyterhub"))
     out = [
         f"would change the user environment: {line}"
-        for line in uv_pip_plan(lay.uv, lay.user_python, requirements)
+        for line in user_env_plan(lay.uv, lay.user_python, requirements)
     ]
     url = ctx.options.user_requirements_txt_url
     if url:
@@ -170,7 +170,7 @@ def would_plugin_packages(ctx: Context) -> list[str]:
         out.append("would install user conda packages if missing: " + " ".join(conda))
     user_pip = hook_list(ctx, "tljh_extra_user_pip_packages")
     if user_pip and lay.user_python.exists():
-        plan = uv_pip_plan(lay.uv, lay.user_python, user_pip)
+        plan = user_env_plan(lay.uv, lay.user_python, user_pip)
         out += [f"would change the user environment for plugins: {line}" for line in plan]
     return out
 
@@ -205,7 +205,10 @@ def would_secrets(ctx: Context) -> list[str]:
         elif _mode(path) & 0o777 != PRIVATE_FILE:
             out.append(f"would make {path} private")
     if lay.state_dir.is_dir():
-        out += [f"would make {p} private" for p in tighten_files(lay.state_dir, dry_run=True)]
+        out += [
+            f"would make {p} private"
+            for p in tighten_files(lay.state_dir, dry_run=True, shared=shared_with_proxy(lay))
+        ]
     if out:
         ctx.hub_changed = ctx.proxy_changed = True
     return out

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from tljh.apply.proxy_files import shared_with_proxy
 from tljh.config.schema import with_defaults
 from tljh.config.store import config_lock, dump_yaml, read_config, save_config
 from tljh.config.validate import check
@@ -158,7 +159,10 @@ def step_secrets(ctx: Context) -> list[str]:
         ensure_file(path, secrets.token_hex(nbytes) + "\n", mode=PRIVATE_FILE)
         changes.append(f"generated {path}")
     # Files the hub made before it ran with UMask=0077 (older installs).
-    changes += [f"made {path} private" for path in tighten_files(lay.state_dir)]
+    changes += [
+        f"made {path} private"
+        for path in tighten_files(lay.state_dir, shared=shared_with_proxy(lay))
+    ]
     if changes:
         ctx.hub_changed = ctx.proxy_changed = True
     return changes

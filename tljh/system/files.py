@@ -11,7 +11,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -166,16 +166,21 @@ def make_private_dirs(path: Path) -> bool:
     return bool(missing)
 
 
-def tighten_files(directory: Path, dry_run: bool = False) -> list[Path]:
+def tighten_files(
+    directory: Path, dry_run: bool = False, shared: Collection[Path] = ()
+) -> list[Path]:
     """Take group and other bits off the regular files in ``directory``; returns those changed.
 
     Symlinks are left alone: chmod would follow them to whatever they point at.
+    Files in ``shared`` are another service's to read through its group, and left alone.
     With ``dry_run``, returns those it would change and changes none.
     """
     changed: list[Path] = []
     if dry_run and not Path(directory).is_dir():
         return changed
     for path in sorted(Path(directory).iterdir()):
+        if path in shared:
+            continue
         if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
             if not dry_run:
                 os.chmod(path, path.stat().st_mode & 0o700)

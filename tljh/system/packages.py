@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tljh.errors import CommandFailed
@@ -103,6 +104,21 @@ def uv_pip_plan(
     return [line.strip() for line in out.splitlines() if line.startswith((" + ", " - "))]
 
 
+@contextlib.contextmanager
+def _user_env_overrides() -> Iterator[list[str]]:
+    """uv's arguments that keep :data:`USER_ENV_EXCLUDED` out of the user environment."""
+    with tempfile.NamedTemporaryFile("w", prefix="tljh-overrides-", suffix=".txt") as overrides:
+        overrides.write(exclusion_overrides(list(USER_ENV_EXCLUDED)))
+        overrides.flush()
+        yield ["--override", overrides.name]
+
+
+def user_env_plan(uv: Path, python: Path, requirements: Sequence[str]) -> list[str]:
+    """What :func:`pip_install_user_packages` would change (see :func:`uv_pip_plan`)."""
+    with _user_env_overrides() as override_args:
+        return uv_pip_plan(uv, python, requirements, override_args)
+
+
 def pip_install_user_packages(
     uv: Path, python: Path, requirements: Sequence[str], extra_args: Sequence[str] = ()
 ) -> bool:
@@ -114,14 +130,12 @@ def pip_install_user_packages(
     """
     if not requirements:
         return False
-    with tempfile.NamedTemporaryFile("w", prefix="tljh-overrides-", suffix=".txt") as overrides:
-        overrides.write(exclusion_overrides(list(USER_ENV_EXCLUDED)))
-        overrides.flush()
+    with _user_env_overrides() as override_args:
         changed = uv_pip_install(
             uv,
             python,
             requirements,
-            ["--compile-bytecode", "--override", overrides.name, *extra_args],
+            ["--compile-bytecode", *override_args, *extra_args],
             what="installing user packages",
         )
     changed = remove_excluded(uv, python) or changed
