@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -13,6 +15,8 @@ from tljh.system import network
 from tljh.system.files import fix_permissions
 from tljh.system.network import package_env
 from tljh.system.run import run
+
+log = logging.getLogger(__name__)
 
 
 def with_retries(argv: Sequence[str], what: str, hint: str, retries: int = network.RETRIES) -> str:
@@ -46,6 +50,7 @@ def uv_pip_install(
     already satisfied (uv then only says it audited the packages).  Raises
     :class:`CommandFailed` when uv still fails after its retries.
     """
+    half = drop_half_installed(python)
     argv = [str(uv), "pip", "install", "--python", str(python), *extra_args, *requirements]
     out = with_retries(
         argv,
@@ -53,7 +58,30 @@ def uv_pip_install(
         hint="check the server's network connection (and proxy settings), then re-run "
         "the installer: it is safe to run again",
     )
-    return any(line.strip().startswith(("Installed ", "Uninstalled ")) for line in out.splitlines())
+    changed = any(
+        line.strip().startswith(("Installed ", "Uninstalled ")) for line in out.splitlines()
+    )
+    return changed or bool(half)
+
+
+def drop_half_installed(python: Path) -> list[Path]:
+    """Remove the records of packages whose install was cut short; returns them.
+
+    An install killed part-way (Ctrl-C, a dropped SSH session, a reboot) can
+    leave a ``*.dist-info`` without its ``METADATA``: uv then refuses the whole
+    environment ("Failed to read metadata").  Without the record the package
+    counts as missing, and the next install puts it in again, whole.
+    """
+    env = python.parent.parent
+    broken = sorted(
+        d
+        for d in env.glob("lib/python3*/site-packages/*.dist-info")
+        if not (d / "METADATA").is_file()
+    )
+    for record in broken:
+        log.warning("removing %s: its install was cut short; it is installed again", record)
+        shutil.rmtree(record, ignore_errors=True)
+    return broken
 
 
 #: Packages kept out of the user environment, with the reason.
