@@ -93,6 +93,36 @@ def test_invalid_config_stops_with_readable_message(
     assert "Traceback" not in err
 
 
+def test_invalid_config_starts_on_known_good(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout.config_known_good_dir.mkdir()
+    (layout.config_known_good_dir / "config.yaml").write_text(
+        "user_environment:\n  default_app: jupyterlab\n"
+    )
+    layout.config_file.write_text("limits:\n  memory: lots\n")
+    c = Config()
+    hub_config.configure(c, layout)
+    assert c.Spawner.default_url == "/from-plugin"
+    err = capsys.readouterr().err
+    assert "WARNING" in err
+    assert "known-good" in err
+    assert "limits.memory" in err
+
+
+def test_invalid_known_good_still_stops_on_current_problems(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout.config_known_good_dir.mkdir()
+    (layout.config_known_good_dir / "config.yaml").write_text("users: nope\n")
+    layout.config_file.write_text("limits:\n  memory: lots\n")
+    with pytest.raises(SystemExit):
+        hub_config.configure(Config(), layout)
+    err = capsys.readouterr().err
+    assert "limits.memory" in err
+    assert "known-good" not in err
+
+
 def test_broken_config_d_file_names_itself(
     layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,6 +87,11 @@ class Layout:
         return self.prefix / "state"
 
     @property
+    def config_known_good_dir(self) -> Path:
+        """The configuration files that last passed the health checks."""
+        return self.state_dir / "config-known-good"
+
+    @property
     def config_lock(self) -> Path:
         """The lock of config.yaml's writers.  In state/, which only root may enter:
         a lock file a student can open is one they can hold (earlier releases kept

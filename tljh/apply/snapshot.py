@@ -65,7 +65,7 @@ class Snapshot:
 
 
 def known_good_dir(layout: Layout) -> Path:
-    return layout.state_dir / "config-known-good"
+    return layout.config_known_good_dir
 
 
 def _read_dir(directory: Path, pattern: str) -> dict[str, bytes]:

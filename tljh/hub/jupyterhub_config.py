@@ -3,8 +3,10 @@
 In order:
 
 1. read ``config.yaml`` of the installation (``TLJH_INSTALL_PREFIX``) and
-   validate it -- an invalid file stops the hub with the problems, one per
-   line, in the journal (``journalctl -u jupyterhub``), and what to do;
+   validate it -- if it is invalid, the hub starts on the last known-good
+   configuration (``state/config-known-good``) and says so in the journal
+   (``journalctl -u jupyterhub``); with no usable known-good copy it stops with
+   the problems, one per line, and what to do;
 2. apply it to ``c`` (:func:`tljh.render.hub.traitlets_from_config`);
 3. let plugins change ``c`` (hook ``tljh_custom_jupyterhub_config``);
 4. run every ``jupyterhub_config.d/*.py`` in name order, with the same ``c``:
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tljh.config.secrets import read_api_password, read_users_api_token
-from tljh.config.store import load_checked_config
+from tljh.config.store import ConfigFiles, load_checked_config
 from tljh.errors import ConfigError, TLJHError
 from tljh.hub import plugins
 from tljh.layout import Layout
@@ -93,11 +95,46 @@ def keep_services_running(traits: dict[str, dict[str, Any]]) -> None:
             del service["user"]
 
 
+def load_config_or_known_good(layout: Layout) -> dict[str, Any]:
+    """The checked config; the last known-good one if the current file is invalid.
+
+    A reboot or restart must never make things worse: a hand edit or a
+    half-restored backup would otherwise keep every student out until someone
+    fixes the file.  The fallback is loud in the journal; ``tljh-config``
+    still reports the current file's problems.
+    """
+    try:
+        return load_checked_config(layout)
+    except ConfigError as current_error:
+        good_dir = layout.config_known_good_dir
+        good = ConfigFiles(
+            config_file=good_dir / "config.yaml",
+            config_lock=good_dir / ".config.yaml.lock",
+            config_history_dir=layout.config_history_dir,
+        )
+        if not good.config_file.is_file():
+            raise
+        try:
+            config = load_checked_config(good)
+        except ConfigError:
+            raise current_error from None
+        print(
+            f"WARNING: {layout.config_file} is invalid; the hub starts on the last "
+            f"known-good configuration ({good.config_file}) instead.\n"
+            f"{current_error.render()}\n"
+            "hint: fix the file (tljh-config validate shows the problems), "
+            "then run: sudo tljh-config reload hub",
+            file=sys.stderr,
+            flush=True,
+        )
+        return config
+
+
 def configure(c: Any, layout: Layout | None = None) -> None:
     """Apply the whole TLJH configuration to the traitlets config ``c``."""
     layout = layout or Layout.from_env()
     try:
-        config = load_checked_config(layout)
+        config = load_config_or_known_good(layout)
         api_password = read_api_password(config, layout)
         if not api_password:
             raise TLJHError(
