@@ -46,7 +46,9 @@ def restore_config() -> Iterator[bytes]:
 
 def test_hand_broken_config_starts_on_known_good(restore_config: bytes) -> None:
     assert KNOWN_GOOD.is_file()
-    CONFIG.write_bytes(restore_config + b"\nlimits:\n  memory: lots\n")
+    # The whole file replaced by a broken one, as a half-restored backup would be
+    # (appending could repeat a top-level key an earlier module left).
+    CONFIG.write_bytes(b"limits:\n  memory: lots\n")
     since = time.strftime("%Y-%m-%d %H:%M:%S")
     subprocess.run(["systemctl", "restart", "jupyterhub"], check=True, timeout=300)
     assert wait_for_hub() == 200
