@@ -82,27 +82,7 @@ def journal_since(
         "--output-fields=_SYSTEMD_INVOCATION_ID,_PID,MESSAGE",
     ]
 
-    def read() -> str:
-        try:
-            proc = subprocess.run(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                timeout=30,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return proc.stdout if proc.returncode == 0 else ""
-
-    raw = read()
-    deadline = time.monotonic() + settle
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        again = read()
-        if again == raw:
-            break
-        raw = again
+    raw = _settled_journal(argv, settle, interval=0.5, timeout=30)
     return "".join(line + "\n" for line in _first_run_lines(raw, exclude_invocations)[-lines:])
 
 
@@ -124,10 +104,23 @@ def invocation_log(invocation_id: str, lines: int = 20, settle: float = 2.0) -> 
         "--no-pager",
     ]
 
+    return _settled_journal(argv, settle, interval=0.3, timeout=10, until_some=True)
+
+
+def _settled_journal(
+    argv: Sequence[str], settle: float, interval: float, timeout: float, until_some: bool = False
+) -> str:
+    """journalctl's output once it stops growing, or after ``settle`` seconds.
+
+    A process's last lines reach the journal a little after it exits, so one
+    read can miss them.  With ``until_some``, an empty output does not count
+    as settled.  A journalctl that fails or hangs reads as "".
+    """
+
     def read() -> str:
         try:
             proc = subprocess.run(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=10
+                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=timeout
             )
         except (OSError, subprocess.TimeoutExpired):
             return ""
@@ -136,9 +129,9 @@ def invocation_log(invocation_id: str, lines: int = 20, settle: float = 2.0) -> 
     text = read()
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
-        time.sleep(0.3)
+        time.sleep(interval)
         again = read()
-        if again == text and text:
+        if again == text and (text or not until_some):
             break
         text = again
     return text
