@@ -44,7 +44,7 @@ setup(
         "console_scripts": [
             "tljh-config = tljh.cli.config:main",
             "tljh-installer = tljh.cli.installer:run",
-            "tljh = tljh.cli.users:main",
+            "tljh = tljh.cli.main:main",
         ],
     },
 )

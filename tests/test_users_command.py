@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import pytest
 
 from tljh.apply.users import hub_api, rows, server_state, set_owner
-from tljh.cli.users import format_memory, main, table
+from tljh.cli.main import main
+from tljh.cli.users import format_memory, table
 from tljh.config.schema import with_defaults
 from tljh.errors import HubAPIError, UserError
 from tljh.layout import Layout

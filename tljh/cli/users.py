@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
 from tljh.apply.users import UserRow, list_users, remove_user, set_owner
-from tljh.errors import TLJHError, UserError
+from tljh.errors import UserError
 from tljh.layout import Layout
 
 EPILOG = (
@@ -131,14 +130,10 @@ def cmd_owner(args: argparse.Namespace, layout: Layout) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tljh",
-        description="The Littlest JupyterHub: manage the hub's users.",
-        epilog=EPILOG,
-    )
-    top = parser.add_subparsers(dest="area", metavar="users")
+def register(top: argparse._SubParsersAction) -> None:
+    """Add ``tljh users`` and its commands to the ``tljh`` parser."""
     users = top.add_parser("users", help="list and remove the hub's users", epilog=EPILOG)
+    users.set_defaults(needs_root="changes system accounts and reads the hub's token")
     commands = users.add_subparsers(dest="command", metavar="COMMAND")
 
     p = commands.add_parser(
@@ -176,37 +171,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account", metavar="ACCOUNT", help="the system account, jupyter-...")
     p.add_argument("name", metavar="NAME", help="the hub user who owns it from now on")
     p.set_defaults(func=cmd_owner)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as e:  # --help, or a usage error argparse printed
-        return e.code if isinstance(e.code, int) else 2
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
-    if os.geteuid() != 0:
-        print(
-            "error: tljh users changes system accounts and reads the hub's token\n"
-            "hint: run it as root: sudo tljh users ...",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        return int(args.func(args, Layout.from_env()))
-    except TLJHError as e:
-        print(e.render(), file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
