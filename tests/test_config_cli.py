@@ -8,8 +8,10 @@ import pytest
 from conftest import held_lock
 
 from tljh.cli.config import main
+from tljh.config.fallback import Fallback, write_fallback
 from tljh.config.history import list_history
 from tljh.config.store import ConfigFiles
+from tljh.layout import Layout
 
 
 @pytest.fixture
@@ -294,3 +296,22 @@ def test_set_still_refuses_a_bad_value_of_its_own(
     assert run(cfg, "set", "https.letsencrypt.email", "not an address") == 1
     assert "https.letsencrypt.email" in capsys.readouterr().err
     assert not cfg.exists()
+
+
+def test_show_and_validate_say_the_hub_runs_on_known_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir()
+    layout.config_file.write_text("limits:\n  memory: lots\n")
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path))
+    write_fallback(layout, Fallback(("config.yaml",), ("limits.memory: not a size",), 1, 1.0))
+    assert main(["validate"]) == 1
+    err = capsys.readouterr().err
+    assert "note: the hub runs on the last known-good config.yaml" in err
+    assert "limits.memory: not a size" in err
+    main(["show"])
+    assert "known-good" in capsys.readouterr().err
+    layout.hub_fallback_marker.unlink()
+    main(["show"])
+    assert "known-good" not in capsys.readouterr().err

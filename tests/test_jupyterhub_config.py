@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from traitlets.config import Config
 
 import tljh.hub.jupyterhub_config as hub_config
 from tljh import hooks
+from tljh.config.fallback import Fallback, clear_fallback, read_fallback, write_fallback
 from tljh.hooks import hookimpl
 from tljh.hub import plugins
 from tljh.layout import Layout
@@ -188,3 +190,99 @@ def test_missing_api_password_stops_the_hub(
     with pytest.raises(SystemExit):
         hub_config.configure(Config(), layout)
     assert "traefik API password" in capsys.readouterr().err
+
+
+def _known_good_snippets(layout: Layout, files: dict[str, str]) -> None:
+    good = layout.config_known_good_dir / "jupyterhub_config.d"
+    good.mkdir(parents=True)
+    for name, text in files.items():
+        (good / name).write_text(text)
+
+
+def test_raising_snippet_starts_on_known_good_snippets(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _known_good_snippets(layout, {"50-app.py": "c.Spawner.default_url = '/known-good'\n"})
+    layout.jupyterhub_config_d.mkdir()
+    # Changes c, then raises: none of it may stay.
+    (layout.jupyterhub_config_d / "50-app.py").write_text(
+        "c.Spawner.default_url = '/half-done'\n"
+        "c.JupyterHub.template_vars = {}\n"
+        "raise KeyError('x')\n"
+    )
+    c = Config()
+    hub_config.configure(c, layout)
+    assert c.Spawner.default_url == "/known-good"
+    assert c.JupyterHub.template_vars == {"by": "plugin"}
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "known-good jupyterhub_config.d" in err
+    assert "KeyError" in err
+    note = read_fallback(layout)
+    assert note is not None
+    assert note.replaced == ("jupyterhub_config.d",)
+    assert note.pid == os.getpid()
+    assert "50-app.py raises: KeyError: 'x'" in note.reasons[0]
+    assert stat.S_IMODE(layout.hub_fallback_marker.stat().st_mode) == 0o600
+
+
+def test_start_on_current_files_removes_the_note(layout: Layout, plugin: Plugin) -> None:
+    write_fallback(layout, Fallback(("config.yaml",), ("old",), 1, 1.0))
+    hub_config.configure(Config(), layout)
+    assert read_fallback(layout) is None
+    assert not layout.hub_fallback_marker.exists()
+
+
+def test_invalid_config_fallback_leaves_a_note(layout: Layout, plugin: Plugin) -> None:
+    layout.config_known_good_dir.mkdir()
+    (layout.config_known_good_dir / "config.yaml").write_text("")
+    layout.config_file.write_text("limits:\n  memory: lots\n")
+    hub_config.configure(Config(), layout)
+    note = read_fallback(layout)
+    assert note is not None and note.replaced == ("config.yaml",)
+    assert any("limits.memory" in r for r in note.reasons)
+    assert "known-good config.yaml" in note.summary()
+
+
+def test_strict_never_falls_back_nor_touches_the_note(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _known_good_snippets(layout, {})
+    layout.jupyterhub_config_d.mkdir()
+    (layout.jupyterhub_config_d / "50-bad.py").write_text("1/0\n")
+    before = Fallback(("config.yaml",), ("kept",), 1, 1.0)
+    write_fallback(layout, before)
+    with pytest.raises(SystemExit):
+        hub_config.configure(Config(), layout, strict=True)
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert read_fallback(layout) == before
+
+
+def test_raising_snippet_without_known_good_stops_the_hub(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout.jupyterhub_config_d.mkdir()
+    (layout.jupyterhub_config_d / "50-bad.py").write_text("1/0\n")
+    with pytest.raises(SystemExit):
+        hub_config.configure(Config(), layout)
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and "known-good" not in err
+    assert read_fallback(layout) is None
+
+
+def test_known_good_snippets_that_raise_too_stop_on_the_current_error(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _known_good_snippets(layout, {"10-old.py": "raise ValueError('old')\n"})
+    layout.jupyterhub_config_d.mkdir()
+    (layout.jupyterhub_config_d / "50-new.py").write_text("raise ValueError('new')\n")
+    with pytest.raises(SystemExit):
+        hub_config.configure(Config(), layout)
+    err = capsys.readouterr().err
+    assert "50-new.py" in err and "ValueError: new" in err
+
+
+def test_unreadable_note_reads_as_none(layout: Layout) -> None:
+    layout.hub_fallback_marker.write_text("{not json")
+    assert read_fallback(layout) is None
+    assert clear_fallback(layout) is True
+    assert clear_fallback(layout) is False

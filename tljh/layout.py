@@ -153,6 +153,12 @@ class Layout:
         return self.state_dir / "proxy-certs"
 
     @property
+    def hub_fallback_marker(self) -> Path:
+        """Written by the hub when it started on the known-good configuration instead of
+        the current files (see tljh.config.fallback); absent when it runs on them."""
+        return self.state_dir / "hub-fallback.json"
+
+    @property
     def installer_log(self) -> Path:
         return self.prefix / "installer.log"
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tljh.cli.config_args import build_parser
 from tljh.cli.report import append_log, unexpected_error
 from tljh.config.edit import choose_editor, edit_session
+from tljh.config.fallback import read_fallback
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
 from tljh.config.schema import (
@@ -143,7 +144,22 @@ def _note_pending(pending: Sequence[Problem]) -> None:
 # --- commands ---------------------------------------------------------------------
 
 
+def _note_hub_fallback(args: argparse.Namespace) -> None:
+    """Say so when the hub runs on the known-good files rather than the current ones."""
+    paths = _paths(args)
+    if getattr(args, "file", None) or not isinstance(paths, Layout):
+        return  # about another file than the installation's
+    note = read_fallback(paths)
+    if note is None:
+        return
+    print(f"note: {note.summary()}:", file=sys.stderr)
+    for reason in note.reasons:
+        print(f"  {reason}", file=sys.stderr)
+    print(f"hint: {note.hint()}", file=sys.stderr)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    _note_hub_fallback(args)
     data: Any = read_config(_paths(args))
     if args.defaults:
         data = with_defaults(data)
@@ -328,6 +344,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{paths.config_file} does not exist",
             "give the path of a config file, e.g. 'tljh-config validate ./config.yaml'",
         )
+    _note_hub_fallback(args)
     problems = validate(read_config(paths))
     if problems:
         print(f"{paths.config_file} has {len(problems)} problem(s):", file=sys.stderr)

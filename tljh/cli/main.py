@@ -46,8 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     why_root = getattr(args, "needs_root", None)
     if why_root and os.geteuid() != 0:
         print(
-            f"error: tljh {args.area} {why_root}\n"
-            f"hint: run it as root: sudo tljh {args.area} ...",
+            f"error: tljh {args.area} {why_root}\nhint: run it as root: sudo tljh {args.area} ...",
             file=sys.stderr,
         )
         return 1

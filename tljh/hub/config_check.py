@@ -17,6 +17,7 @@ warns about them.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,8 @@ def check(config_file: Path) -> list[str]:
 
 
 def main() -> int:
+    # The current files are judged: no fallback to known-good ones, no note of one.
+    os.environ[jupyterhub_config.STRICT_ENV] = "1"
     # jsonschema compiles an IRI grammar at import (~1 s measured) if this
     # optional package is there; only the hub's event logging uses it, and
     # nothing here validates an event.

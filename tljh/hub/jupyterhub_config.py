@@ -10,7 +10,15 @@ In order:
 2. apply it to ``c`` (:func:`tljh.render.hub.traitlets_from_config`);
 3. let plugins change ``c`` (hook ``tljh_custom_jupyterhub_config``);
 4. run every ``jupyterhub_config.d/*.py`` in name order, with the same ``c``:
-   the admin has the last word.
+   the admin has the last word.  If one raises, ``c`` is put back as it was
+   before the snippets and the known-good snippets run instead, loudly; with
+   none known to work, the hub stops with the snippet's traceback.
+
+When the hub starts on a known-good copy it leaves a note saying so
+(:mod:`tljh.config.fallback`), which ``tljh status`` and ``tljh-config`` show;
+starting on the current files removes the note.  The check run before a
+restart (:mod:`tljh.hub.config_check`, which sets :data:`STRICT_ENV`) never
+falls back and never touches the note: it judges the current files.
 
 JupyterHub executes this file with ``c`` and ``get_config`` defined; imported as
 a module it does nothing.
@@ -18,11 +26,15 @@ a module it does nothing.
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tljh.config.fallback import CONFIG, SNIPPETS, Fallback, clear_fallback, write_fallback
 from tljh.config.secrets import read_api_password, read_users_api_token
 from tljh.config.store import ConfigFiles, load_checked_config
 from tljh.errors import ConfigError, TLJHError
@@ -33,6 +45,8 @@ from tljh.system import users
 from tljh.system.machine import total_memory
 
 SPAWNER_CLASS = "tljh.hub.spawner.UserCreatingSpawner"
+#: Set (to "1") by the pre-restart check: judge the current files, never fall back.
+STRICT_ENV = "TLJH_HUB_CONFIG_STRICT"
 
 
 def _fail(message: str) -> NoReturn:
@@ -42,13 +56,16 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def run_config_d(c: Any, directory: Path) -> list[Path]:
-    """Execute ``directory/*.py`` in name order; each sees the same ``c``.
+class SnippetFailed(Exception):
+    """A ``jupyterhub_config.d`` file raised; ``text`` is its traceback for the admin."""
 
-    Every file runs in a fresh namespace holding ``c``, ``get_config`` and
-    ``__file__``, like a ``jupyterhub_config.py`` of its own.  Returns the
-    files run.  A failing file stops the hub with its traceback.
-    """
+    def __init__(self, path: Path, text: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.text = text
+
+
+def _run_snippets(c: Any, directory: Path) -> list[Path]:
     ran: list[Path] = []
     if not directory.is_dir():
         return ran
@@ -69,13 +86,61 @@ def run_config_d(c: Any, directory: Path) -> list[Path]:
             tb = traceback.extract_tb(e.__traceback__)
             own = [frame for frame in tb if frame.filename != __file__]
             lines = traceback.format_list(own) + traceback.format_exception_only(type(e), e)
-            _fail(
-                f"error: {path} failed:\n"
-                + "".join(lines)
-                + f"hint: fix or remove {path}, then 'tljh-config reload hub'"
-            )
+            raise SnippetFailed(path, f"error: {path} failed:\n" + "".join(lines)) from None
         ran.append(path)
     return ran
+
+
+def run_config_d(c: Any, directory: Path) -> list[Path]:
+    """Execute ``directory/*.py`` in name order; each sees the same ``c``.
+
+    Every file runs in a fresh namespace holding ``c``, ``get_config`` and
+    ``__file__``, like a ``jupyterhub_config.py`` of its own.  Returns the
+    files run.  A failing file stops the hub with its traceback.
+    """
+    try:
+        return _run_snippets(c, directory)
+    except SnippetFailed as e:
+        _fail(e.text + f"hint: fix or remove {e.path}, then 'tljh-config reload hub'")
+
+
+def run_config_d_or_known_good(
+    c: Any, layout: Layout, allow_fallback: bool = True
+) -> SnippetFailed | None:
+    """Run the snippets; if one raises, run the known-good ones on ``c`` as it was before.
+
+    Returns the failure that was replaced (None when the current snippets ran).
+    Stops the hub with the traceback when there is no known-good set, it fails
+    too, or ``allow_fallback`` is false.
+    """
+    before = copy.deepcopy(c)
+    try:
+        _run_snippets(c, layout.jupyterhub_config_d)
+        return None
+    except SnippetFailed as e:
+        failed = e
+    hint = f"hint: fix or remove {failed.path}, then 'tljh-config reload hub'"
+    good_dir = layout.config_known_good_dir / "jupyterhub_config.d"
+    if not allow_fallback or not good_dir.is_dir():
+        _fail(failed.text + hint)
+    # A snippet may have changed c before it raised: start again from before the snippets.
+    for key in list(c.keys()):
+        del c[key]
+    c.merge(before)
+    try:
+        _run_snippets(c, good_dir)
+    except SnippetFailed:
+        _fail(failed.text + hint)
+    print(
+        f"WARNING: {failed.path} raises, so the hub starts with the last known-good "
+        f"jupyterhub_config.d files ({good_dir}) instead.\n"
+        + failed.text
+        + f"hint: fix or remove {failed.path}, check it with 'sudo tljh doctor', "
+        "then run: sudo tljh-config reload hub",
+        file=sys.stderr,
+        flush=True,
+    )
+    return failed
 
 
 def keep_services_running(traits: dict[str, dict[str, Any]]) -> None:
@@ -95,16 +160,19 @@ def keep_services_running(traits: dict[str, dict[str, Any]]) -> None:
             del service["user"]
 
 
-def load_config_or_known_good(layout: Layout) -> dict[str, Any]:
+def load_config_or_known_good(
+    layout: Layout, allow_fallback: bool = True
+) -> tuple[dict[str, Any], ConfigError | None]:
     """The checked config; the last known-good one if the current file is invalid.
 
     A reboot or restart must never make things worse: a hand edit or a
     half-restored backup would otherwise keep every student out until someone
     fixes the file.  The fallback is loud in the journal; ``tljh-config``
-    still reports the current file's problems.
+    still reports the current file's problems.  Returns the config and, when
+    it is the known-good one, the error of the current file.
     """
     try:
-        return load_checked_config(layout)
+        return load_checked_config(layout), None
     except ConfigError as current_error:
         good_dir = layout.config_known_good_dir
         good = ConfigFiles(
@@ -112,7 +180,7 @@ def load_config_or_known_good(layout: Layout) -> dict[str, Any]:
             config_lock=good_dir / ".config.yaml.lock",
             config_history_dir=layout.config_history_dir,
         )
-        if not good.config_file.is_file():
+        if not allow_fallback or not good.config_file.is_file():
             raise
         try:
             config = load_checked_config(good)
@@ -127,14 +195,47 @@ def load_config_or_known_good(layout: Layout) -> dict[str, Any]:
             file=sys.stderr,
             flush=True,
         )
-        return config
+        return config, current_error
 
 
-def configure(c: Any, layout: Layout | None = None) -> None:
-    """Apply the whole TLJH configuration to the traitlets config ``c``."""
-    layout = layout or Layout.from_env()
+def note_fallback(
+    layout: Layout, config_error: ConfigError | None, snippet_error: SnippetFailed | None
+) -> None:
+    """Leave the note of a fallback, or remove an old one when there was none.
+
+    Only a note: failing to write it never keeps the hub from starting.
+    """
+    replaced: list[str] = []
+    reasons: list[str] = []
+    if config_error is not None:
+        replaced.append(CONFIG)
+        problems = getattr(config_error, "problems", None)
+        reasons += [str(p) for p in problems] if problems else [config_error.message]
+    if snippet_error is not None:
+        replaced.append(SNIPPETS)
+        last = snippet_error.text.strip().splitlines()[-1]
+        reasons.append(f"{snippet_error.path} raises: {last}")
     try:
-        config = load_config_or_known_good(layout)
+        if replaced:
+            fallback = Fallback(tuple(replaced), tuple(reasons), os.getpid(), time.time())
+            write_fallback(layout, fallback)
+        else:
+            clear_fallback(layout)
+    except OSError as e:
+        print(f"warning: cannot update {layout.hub_fallback_marker}: {e}", file=sys.stderr)
+
+
+def configure(c: Any, layout: Layout | None = None, strict: bool | None = None) -> None:
+    """Apply the whole TLJH configuration to the traitlets config ``c``.
+
+    ``strict`` (default: :data:`STRICT_ENV` set): never fall back to known-good
+    files and leave the fallback note alone, as the pre-restart check needs.
+    """
+    layout = layout or Layout.from_env()
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV) == "1"
+    try:
+        config, config_error = load_config_or_known_good(layout, allow_fallback=not strict)
         api_password = read_api_password(config, layout)
         if not api_password:
             raise TLJHError(
@@ -167,7 +268,9 @@ def configure(c: Any, layout: Layout | None = None) -> None:
             + "hint: fix or uninstall the plugin named in the traceback"
         )
 
-    run_config_d(c, layout.jupyterhub_config_d)
+    snippet_error = run_config_d_or_known_good(c, layout, allow_fallback=not strict)
+    if not strict:
+        note_fallback(layout, config_error, snippet_error)
 
 
 if "get_config" in globals():
