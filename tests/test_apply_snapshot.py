@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,27 @@ def test_known_good_on_a_fresh_state_dir_is_root_only(layout: Layout) -> None:
     assert mode(layout.state_dir) == 0o700
     for path in [top, *top.rglob("*")]:
         assert mode(path) == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_a_hub_on_its_fallback_never_makes_the_files_known_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tljh.apply import snapshot
+    from tljh.config.fallback import Fallback, write_fallback
+    from tljh.system.systemd import UnitStatus
+
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir()
+    layout.config_file.write_text("")
+    layout.jupyterhub_config_d.mkdir()
+    (layout.jupyterhub_config_d / "50-raises.py").write_text("1/0\n")
+    later = time.time() + 60
+    monkeypatch.setattr(
+        snapshot.systemd, "status", lambda unit: UnitStatus("active", "running", 1, 0, later)
+    )
+    monkeypatch.setattr(snapshot, "hub_problem", lambda config: None)
+    monkeypatch.setattr(snapshot, "proxy_problem", lambda config: None)
+    assert snapshot.running_config(layout) is not None  # healthy, started after the change
+    write_fallback(layout, Fallback(("jupyterhub_config.d",), ("50-raises.py raises",), 1, 1.0))
+    assert snapshot.running_config(layout) is None
+    assert snapshot.note_running_config(layout) is False

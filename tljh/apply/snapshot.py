@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tljh.apply.health import clock, hub_problem, proxy_problem
+from tljh.config.fallback import read_fallback
 from tljh.config.store import load_checked_config, write_bytes
 from tljh.errors import ConfigError, TLJHError
 from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
@@ -161,7 +162,8 @@ def note_running_config(layout: Layout) -> bool:
     """Record the files as known good if the healthy hub and proxy run with them.
 
     That is the case when both units were started after the files were last
-    changed (they read them at start) and both pass their health checks now.
+    changed (they read them at start), both pass their health checks now, and
+    the hub has left no note of starting on the known-good files instead.
     Call it *before* changing the files.  Returns True if it recorded them.
     """
     try:
@@ -191,6 +193,10 @@ def running_config(layout: Layout) -> Snapshot | None:
 
 
 def _running_config(layout: Layout) -> Snapshot | None:
+    if read_fallback(layout) is not None:
+        # The hub may run on the known-good files, not these: a snippet that
+        # raised at start must never be recorded as known to work.
+        return None
     current = take_snapshot(layout)
     good = read_known_good(layout)
     if good is not None and good.same_files(current):

@@ -153,13 +153,15 @@ def rows(
     return sorted(out, key=lambda row: row.name)
 
 
-def list_users(layout: Layout) -> list[UserRow]:
+def list_users(layout: Layout, config: Mapping[str, Any] | None = None) -> list[UserRow]:
     """Every hub user, with account, admin flag, server state and limits.
 
+    ``config``: the one the hub runs with (default: config.yaml, checked).
     Raises :class:`HubAPIError` when the hub does not answer, :class:`UserError`
     without the token, :class:`ConfigError` for an invalid config.
     """
-    config = load_checked_config(layout)
+    if config is None:
+        config = load_checked_config(layout)
     api = hub_api(config, layout)
     try:
         models = list(api.users())

@@ -179,6 +179,8 @@ class UnitStatus:
     result: str = ""
     #: The main process's exit status (or signal number).
     exec_main_status: int = 0
+    #: Wall-clock time the unit entered its current state (active, failed, ...), 0 if unknown.
+    state_since: float = 0.0
 
 
 def status(unit: str) -> UnitStatus:
@@ -202,6 +204,8 @@ def status(unit: str) -> UnitStatus:
             "Result",
             "-p",
             "ExecMainStatus",
+            "-p",
+            "StateChangeTimestampMonotonic",
             unit,
         ],
         check=False,
@@ -217,8 +221,11 @@ def status(unit: str) -> UnitStatus:
         except ValueError:
             return 0
 
-    mono_us = number("ExecMainStartTimestampMonotonic")
-    started = time.time() - (time.monotonic() - mono_us / 1e6) if mono_us else 0.0
+    def wall_clock(name: str) -> float:
+        mono_us = number(name)
+        return time.time() - (time.monotonic() - mono_us / 1e6) if mono_us else 0.0
+
+    started = wall_clock("ExecMainStartTimestampMonotonic")
     return UnitStatus(
         active_state=props.get("ActiveState", ""),
         sub_state=props.get("SubState", ""),
@@ -228,4 +235,5 @@ def status(unit: str) -> UnitStatus:
         invocation_id=props.get("InvocationID", ""),
         result=props.get("Result", ""),
         exec_main_status=number("ExecMainStatus"),
+        state_since=wall_clock("StateChangeTimestampMonotonic"),
     )
