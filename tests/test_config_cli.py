@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -305,13 +308,19 @@ def test_show_and_validate_say_the_hub_runs_on_known_good(
     layout.config_dir.mkdir()
     layout.config_file.write_text("limits:\n  memory: lots\n")
     monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path))
-    write_fallback(layout, Fallback(("config.yaml",), ("limits.memory: not a size",), 1, 1.0))
+    note = Fallback(("config.yaml",), ("limits.memory: not a size",), 999_999_999, 1.0)
+    write_fallback(layout, note)
     assert main(["validate"]) == 1
-    err = capsys.readouterr().err
+    assert "known-good" not in capsys.readouterr().err  # no such hub process: an old note
+    hub = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "jupyterhub"])
+    try:
+        write_fallback(layout, replace(note, pid=hub.pid))
+        assert main(["validate"]) == 1
+        err = capsys.readouterr().err
+    finally:
+        hub.kill()
+        hub.wait()
     assert "note: the hub runs on the last known-good config.yaml" in err
     assert "limits.memory: not a size" in err
-    main(["show"])
-    assert "known-good" in capsys.readouterr().err
-    layout.hub_fallback_marker.unlink()
-    main(["show"])
+    main(["show"])  # the hub process has gone since
     assert "known-good" not in capsys.readouterr().err

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tljh.cli.config_args import build_parser
 from tljh.cli.report import append_log, unexpected_error
 from tljh.config.edit import choose_editor, edit_session
-from tljh.config.fallback import read_fallback
+from tljh.config.fallback import running_fallback
 from tljh.config.history import describe_changes, history_entries, history_entry
 from tljh.config.kinds import describe
 from tljh.config.schema import (
@@ -149,7 +149,7 @@ def _note_hub_fallback(args: argparse.Namespace) -> None:
     paths = _paths(args)
     if getattr(args, "file", None) or not isinstance(paths, Layout):
         return  # about another file than the installation's
-    note = read_fallback(paths)
+    note = running_fallback(paths)
     if note is None:
         return
     print(f"note: {note.summary()}:", file=sys.stderr)

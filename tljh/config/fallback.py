@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tljh.layout import Layout
@@ -89,6 +90,18 @@ def clear_fallback(layout: Layout) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def running_fallback(layout: Layout, proc: Path = Path("/proc")) -> Fallback | None:
+    """The note, if the hub process that wrote it still runs (else it is an old one)."""
+    note = read_fallback(layout)
+    if note is None or not note.pid:
+        return None
+    try:
+        cmdline = (proc / str(note.pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return note if b"jupyterhub" in cmdline else None
 
 
 def read_fallback(layout: Layout) -> Fallback | None:
