@@ -149,6 +149,31 @@ def test_raising_snippet_is_found_and_the_hub_starts_on_known_good(
     assert findings("status")["fallback"]["level"] == "ok"
 
 
+def test_reload_rolls_back_a_snippet_the_hub_only_starts_without() -> None:
+    """A snippet that passes the pre-restart check but raises in the hub itself (here:
+    it tells them apart; in life, e.g. a file the hub's sandbox cannot read) makes the
+    hub start on its fallback: reload counts that as a failure and rolls the snippet
+    back, instead of recording it as known to work."""
+    bad = SNIPPETS / "zz-only-in-the-hub.py"
+    bad.write_text(
+        "import os\n"
+        "if os.environ.get('TLJH_HUB_CONFIG_STRICT') != '1':\n"
+        "    raise RuntimeError('raised in the hub only')\n"
+    )
+    try:
+        proc = run("tljh-config reload hub", check=False)
+        assert proc.returncode != 0, proc.stdout
+        said = proc.stdout + proc.stderr
+        assert "known-good files" in said and "raised in the hub only" in said, said
+        assert not bad.exists()  # moved aside by the rollback
+        wait_for_hub()
+        assert findings("status")["fallback"]["level"] == "ok"
+        good = PREFIX / "state" / "config-known-good" / "jupyterhub_config.d" / bad.name
+        assert not good.exists()
+    finally:
+        bad.unlink(missing_ok=True)
+
+
 # --- doctor -----------------------------------------------------------------------
 
 

@@ -127,3 +127,21 @@ def test_a_failure_without_a_hint_gets_one(layout: Layout) -> None:
         "the proxy and the hub did not work with the new configuration:"
     )
     assert "journalctl -u jupyterhub.service" in info.value.hint
+
+
+def test_a_hub_started_on_its_fallback_is_a_failed_restart(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tljh.apply import transaction
+    from tljh.config.fallback import Fallback, write_fallback
+    from tljh.system.systemd import UnitStatus
+
+    monkeypatch.setattr(
+        transaction.systemd, "status", lambda unit: UnitStatus("active", "", 7, 0, 1)
+    )
+    transaction.refuse_fallback(layout)  # no note: the new files run
+    write_fallback(layout, Fallback(("jupyterhub_config.d",), ("50-x.py raises: KeyError",), 6))
+    transaction.refuse_fallback(layout)  # a note of an earlier hub process
+    write_fallback(layout, Fallback(("jupyterhub_config.d",), ("50-x.py raises: KeyError",), 7))
+    with pytest.raises(StartFailed, match=r"on the last known-good files.*50-x.py raises"):
+        transaction.refuse_fallback(layout)

@@ -35,6 +35,7 @@ from tljh.apply.snapshot import (
     restore_snapshot,
     take_snapshot,
 )
+from tljh.config.fallback import read_fallback
 from tljh.config.store import load_checked_config
 from tljh.errors import (
     ApplyFailed,
@@ -47,6 +48,7 @@ from tljh.errors import (
     journal_hint,
 )
 from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
+from tljh.system import systemd
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -67,6 +69,23 @@ def restart(
         restart_and_wait(PROXY_UNIT, lambda: proxy_problem(config), timeout)
     if "hub" in wanted:
         restart_and_wait(HUB_UNIT, lambda: hub_problem(config), timeout)
+        refuse_fallback(layout)
+
+
+def refuse_fallback(layout: Layout) -> None:
+    """Fail when the hub just started answers on the known-good files, not the new ones.
+
+    It stays up that way (:mod:`tljh.hub.jupyterhub_config`), but the change did
+    not take effect, and the files must not be recorded as known to work.
+    """
+    note = read_fallback(layout)
+    if note is None or note.pid != systemd.status(HUB_UNIT).main_pid:
+        return
+    raise StartFailed(
+        HUB_UNIT,
+        "started, but on the last known-good files, not the new ones: " + "; ".join(note.reasons),
+        "",
+    )
 
 
 def reload(layout: Layout, components: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> None:
