@@ -305,3 +305,15 @@ def test_troubleshooting_page_lists_every_check() -> None:
     page = (Path(__file__).parent.parent / "docs" / "howto" / "troubleshooting.md").read_text()
     for name in doctor.CHECKS:
         assert f"`{name}`" in page, f"docs/howto/troubleshooting.md does not list {name}"
+
+
+def test_render_indents_a_detail_of_several_lines() -> None:
+    lines = render([Finding("ab", WARN, "first\nsecond", "do x")])
+    assert lines == ["WARN  ab  first", "          second", "          fix: do x"]
+
+
+def test_hub_config_refusal_shows_the_cause_not_the_hint(layout: Layout) -> None:
+    refusal = "error: the traefik API password is missing\nhint: re-run the installer\n"
+    f = judge_hub_config(layout, refusal, [])
+    assert f.detail.endswith("the traefik API password is missing")
+    assert "reload --dry-run" in f.fix

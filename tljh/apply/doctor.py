@@ -246,13 +246,20 @@ def judge_hub_config(layout: Layout, refusal: str | None, snippets: Sequence[str
     if refusal is None:
         return Finding("hub config", OK, "the hub's configuration loads, snippets included")
     where = f" ({', '.join(snippets)})" if snippets else ""
-    last = [line for line in refusal.strip().splitlines() if line.strip()][-1:] or [""]
+    said = [line.strip(" |") for line in refusal.strip().splitlines()]
+    said = [line for line in said if line and not line.startswith("hint:")]
+    fix = (
+        f"fix or remove {', '.join(snippets)}; 'sudo tljh-config reload hub' shows the whole "
+        "traceback and refuses the file until it loads"
+        if snippets
+        else "'sudo tljh-config reload --dry-run' shows the whole message; fix what it names "
+        f"(a file in {layout.jupyterhub_config_d}, a plugin, a value in config.yaml)"
+    )
     return Finding(
         "hub config",
         FAIL,
-        f"the hub would not start on the current files{where}: {last[0].strip(' |')}",
-        f"fix or remove the file named (in {layout.jupyterhub_config_d}); 'sudo tljh-config "
-        "reload hub' shows the whole traceback and refuses it until it loads",
+        f"the hub would not start on the current files{where}: {said[-1] if said else ''}",
+        fix,
     )
 
 

@@ -51,10 +51,13 @@ def render(findings: Iterable[Finding]) -> list[str]:
     found = list(findings)
     width = max((len(f.name) for f in found), default=0)
     lines = []
+    indent = " " * (width + 8)
     for f in found:
-        lines.append(f"{f.level.upper():4}  {f.name.ljust(width)}  {f.detail}")
+        first, *more = f.detail.splitlines() or [""]
+        lines.append(f"{f.level.upper():4}  {f.name.ljust(width)}  {first}")
+        lines += [indent + line for line in more]
         if f.fix and f.level != OK:
-            lines.append(f"{'':4}  {'':{width}}  fix: {f.fix}")
+            lines.append(f"{indent}fix: {f.fix}")
     return lines
 
 

@@ -158,7 +158,11 @@ def judge_unit(facts: UnitFacts, now: float, component: str) -> Finding:
     if facts.since:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(facts.since))
         when = f" since {stamp} ({ago(now - facts.since)})"
-    state = f"{facts.active_state} ({facts.sub_state}){when}"
+    state = (
+        f"{facts.active_state} ({facts.sub_state}){when}"
+        if facts.active_state
+        else "unknown to systemd (not installed?)"
+    )
     if facts.active_state == "active":
         return Finding(component, OK, f"{facts.unit} {state}")
     return Finding(
