@@ -208,6 +208,26 @@ def test_doctor_names_who_took_port_80() -> None:
         wait_for_hub()
 
 
+def test_doctor_checks_where_the_letsencrypt_domains_point(tmp_path: Path) -> None:
+    # The real resolver, through /etc/hosts; the config is another prefix's, so the
+    # running install keeps its own.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(
+        "https:\n  enabled: true\n  letsencrypt:\n    email: admin@example.org\n"
+        "    domains: [doctor-here.test, doctor-elsewhere.test, doctor-nowhere.invalid]\n"
+    )
+    hosts = Path("/etc/hosts")
+    with file_restored(hosts) as before:
+        hosts.write_bytes(
+            before + b"\n127.0.0.1 doctor-here.test\n198.51.100.7 doctor-elsewhere.test\n"
+        )
+        found = findings("doctor", "--only", "dns", env={"TLJH_INSTALL_PREFIX": str(tmp_path)})
+    assert found["dns doctor-here.test"]["level"] == "ok"
+    elsewhere = found["dns doctor-elsewhere.test"]
+    assert elsewhere["level"] == "warn" and "198.51.100.7" in elsewhere["detail"]
+    assert found["dns doctor-nowhere.invalid"]["level"] == "fail"
+
+
 @contextmanager
 def small_filesystem(options: str) -> Iterator[Path]:
     where = Path("/tmp/tljh-doctor-small")
