@@ -272,6 +272,17 @@ def test_doctor_finds_a_broken_user_env() -> None:
     assert findings("doctor", "--only", "user-env")["user env"]["level"] == "ok"
 
 
+def test_doctor_finds_a_hub_env_whose_python_is_gone(tmp_path: Path) -> None:
+    # What an OS upgrade that removes the hub's Python leaves: a dangling link. Made in
+    # another prefix: breaking the real one would stop tljh itself.
+    (tmp_path / "hub" / "bin").mkdir(parents=True)
+    (tmp_path / "hub" / "bin" / "python3").symlink_to("/usr/bin/python3.0-removed")
+    env = {"TLJH_INSTALL_PREFIX": str(tmp_path)}
+    found = findings("doctor", "--only", "hub-env", env=env)["hub env"]
+    assert found["level"] == "fail" and "re-run the installer" in found["fix"]
+    assert findings("doctor", "--only", "hub-env")["hub env"]["level"] == "ok"
+
+
 def test_doctor_finds_invalid_sudoers() -> None:
     broken = Path("/etc/sudoers.d/zz-status-test")
     broken.write_text("this is not a sudoers line\n")
