@@ -22,6 +22,7 @@ from tljh.install.dryrun import dry_run
 from tljh.install.options import InstallOptions, add_options
 from tljh.install.packages import RESTARTED_VARIABLE
 from tljh.install.steps import STEPS, run_steps, setup_logging
+from tljh.install.upstream import roll_back
 from tljh.layout import Layout
 
 log = logging.getLogger("tljh.install")
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = run_steps(ctx, STEPS)
     except TLJHError as e:
         log.error("%s", e.render())
+        if ctx.migration is not None:
+            roll_back(layout, ctx.migration)
         log.error(
             "The full log is in %s. Fix the cause and run the installer again.",
             layout.installer_log,
@@ -63,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as e:
         log.error("unexpected error", exc_info=True)  # the log file only
+        if ctx.migration is not None:
+            roll_back(layout, ctx.migration)
         log.error(
             "error: the installer stopped on an unexpected error: %s: %s; the details are in %s\n"
             "hint: running the installer again is safe (each step only changes what is not "

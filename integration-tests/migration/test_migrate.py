@@ -1,0 +1,159 @@
+"""Re-running our bootstrap over a server installed by upstream TLJH 2.x takes it over.
+
+The harness (``harness.py test --from-upstream``) installed a real upstream TLJH with
+its own bootstrap (``install-upstream.sh``) and admin :data:`machine.ADMIN`. Here, as
+on a teacher's server: a student and the admin use it, then our bootstrap runs over it
+as upstream's upgrade how-to says (``--admin NAME``, nothing else), and everything
+they had must still be there.
+
+The tests run in file order and share one migration (module-scoped fixtures).
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from bootstrapping import SCRIPT, bootstrap_env, changes
+from hubclient import HubClient
+from machine import ADMIN, HUB_PYTHON, unit_property
+
+STUDENT, STUDENT_PASSWORD = "ada", "ada-first-use-1"
+ADMIN_PASSWORD = "frizzle-first-use-1"
+NOTEBOOK = "homework.ipynb"
+CONFIG = Path("/opt/tljh/config/config.yaml")
+STATE = Path("/opt/tljh/state")
+SUDO_RC = (
+    "import subprocess; subprocess.run(['sudo', '-n', 'true'], capture_output=True).returncode"
+)
+HUB = "http://127.0.0.1"
+
+
+def notebook(text: str) -> dict[str, object]:
+    cell = {"cell_type": "markdown", "metadata": {}, "source": text}
+    return {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def hub_version() -> str:
+    r = requests.get(f"{HUB}/hub/api/", timeout=10)
+    r.raise_for_status()
+    return str(r.json()["version"])
+
+
+def upstream_bootstrap() -> subprocess.CompletedProcess[str]:
+    """Our bootstrap, run the way upstream's upgrade how-to runs bootstrap.py."""
+    with open(SCRIPT) as script:
+        return subprocess.run(
+            ["/usr/bin/python3", "-", "--admin", ADMIN],
+            stdin=script,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=bootstrap_env(),
+            timeout=1200,
+        )
+
+
+@dataclass
+class Before:
+    config: bytes
+    hub_version: str
+    notebook: dict[str, object]
+
+
+@pytest.fixture(scope="module")
+def before() -> Before:
+    """Upstream in use: the student saved a notebook, the admin logged in."""
+    version = hub_version()
+    assert version.startswith("5."), f"expected upstream's JupyterHub 5, found {version}"
+    student = HubClient(HUB)
+    student.login(STUDENT, STUDENT_PASSWORD)  # FirstUse: the first login sets it
+    student.start_server()
+    saved = notebook("My answer: 42")
+    r = student.request(
+        "PUT",
+        student.server_url + f"api/contents/{NOTEBOOK}",
+        json={"type": "notebook", "format": "json", "content": saved},
+    )
+    assert r.status_code in (200, 201), r.text
+    admin = HubClient(HUB)
+    admin.login(ADMIN, ADMIN_PASSWORD)
+    assert admin.user_model()["admin"] is True
+    return Before(config=CONFIG.read_bytes(), hub_version=version, notebook=saved)
+
+
+@pytest.fixture(scope="module")
+def migrated(before: Before) -> subprocess.CompletedProcess[str]:
+    proc = upstream_bootstrap()
+    assert proc.returncode == 0, proc.stdout
+    return proc
+
+
+def test_the_install_says_it_migrated(migrated: subprocess.CompletedProcess[str]) -> None:
+    found = changes(migrated.stdout)
+    assert any("upstream" in line for line in found), migrated.stdout
+    assert "migrat" in migrated.stdout, migrated.stdout
+
+
+def test_the_hub_runs_our_version(migrated: subprocess.CompletedProcess[str]) -> None:
+    assert hub_version().startswith("6."), hub_version()
+    out = subprocess.run(
+        [HUB_PYTHON, "-c", "import tljh.layout"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_config_yaml_is_byte_for_byte_the_same(
+    before: Before, migrated: subprocess.CompletedProcess[str]
+) -> None:
+    assert CONFIG.read_bytes() == before.config
+
+
+def test_the_student_logs_in_with_the_same_password_and_finds_the_notebook(
+    before: Before, migrated: subprocess.CompletedProcess[str]
+) -> None:
+    student = HubClient(HUB)
+    student.login(STUDENT, STUDENT_PASSWORD)
+    student.start_server()
+    r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
+    assert r.status_code == 200, r.text
+    assert r.json()["content"]["cells"][0]["source"] == "My answer: 42"
+    # The server runs as the account upstream made for the student.
+    assert student.execute("import getpass; getpass.getuser()") == f"'jupyter-{STUDENT}'"
+    wrong = HubClient(HUB)
+    with pytest.raises(Exception, match="login as"):
+        wrong.login(STUDENT, "not-the-password")
+
+
+def test_the_admin_is_still_admin_and_can_sudo(migrated: subprocess.CompletedProcess[str]) -> None:
+    admin = HubClient(HUB)
+    admin.login(ADMIN, ADMIN_PASSWORD)
+    assert admin.user_model()["admin"] is True
+    admin.start_server()
+    assert admin.execute(SUDO_RC) == "0"
+    assert f"jupyter-{ADMIN}" in grp.getgrnam("jupyterhub-admins").gr_mem
+
+
+def test_the_old_state_is_kept_to_go_back(migrated: subprocess.CompletedProcess[str]) -> None:
+    kept = STATE / "upstream"
+    assert (kept / "jupyterhub.sqlite").is_file()
+    assert (kept / "jupyterhub.service").is_file()
+    assert oct((STATE).stat().st_mode & 0o777) == "0o700"
+    record = json.loads((kept / "migration.json").read_text())
+    assert record["jupyterhub"].startswith("5.")
+
+
+def test_a_rerun_changes_nothing(
+    before: Before, migrated: subprocess.CompletedProcess[str]
+) -> None:
+    hub_pid = unit_property("jupyterhub", "MainPID")
+    proc = upstream_bootstrap()
+    assert proc.returncode == 0, proc.stdout
+    assert "nothing needed to change" in proc.stdout, proc.stdout
+    assert unit_property("jupyterhub", "MainPID") == hub_pid
+    assert CONFIG.read_bytes() == before.config
