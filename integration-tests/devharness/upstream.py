@@ -56,6 +56,13 @@ def prepare_upstream_source(c: Container) -> None:
         ["patch", "-s", "-p1", "-d", str(target), "-i", str(patch)],
         f"applying {patch.name} to upstream's source",
     )
+    # The tarball has no MANIFEST.in: without one, a (non-editable) install leaves out the
+    # data files upstream's installer reads (requirements, templates, units), which a
+    # release installs. An editable install would work, but leave no tljh/ in the hub
+    # environment, unlike any real server.
+    (target / "MANIFEST.in").write_text(
+        "include tljh/*.txt\ninclude tljh/*.tpl\ninclude tljh/systemd-units/*\n"
+    )
     say(f"upstream TLJH from {tarball.name} (+ {patch.name}) is at {UPSTREAM_SRC} inside")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import grp
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,23 @@ def hub_version() -> str:
     return str(r.json()["version"])
 
 
-def upstream_bootstrap() -> subprocess.CompletedProcess[str]:
+def wait_for_hub(timeout: float = 90) -> str:
+    """The hub's JupyterHub version, once it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return hub_version()
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def upstream_bootstrap(*args: str) -> subprocess.CompletedProcess[str]:
     """Our bootstrap, run the way upstream's upgrade how-to runs bootstrap.py."""
     with open(SCRIPT) as script:
         return subprocess.run(
-            ["/usr/bin/python3", "-", "--admin", ADMIN],
+            ["/usr/bin/python3", "-", "--admin", ADMIN, *args],
             stdin=script,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -87,6 +100,40 @@ def before() -> Before:
     return Before(config=CONFIG.read_bytes(), hub_version=version, notebook=saved)
 
 
+def student_finds_the_notebook() -> HubClient:
+    student = HubClient(HUB)
+    student.login(STUDENT, STUDENT_PASSWORD)
+    student.start_server()
+    r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
+    assert r.status_code == 200, r.text
+    assert r.json()["content"]["cells"][0]["source"] == "My answer: 42"
+    return student
+
+
+SUDOERS = Path("/etc/sudoers.d/jupyterhub-admins")
+UNITS = [
+    Path("/etc/systemd/system/jupyterhub.service"),
+    Path("/etc/systemd/system/traefik.service"),
+]
+
+
+def test_a_migration_that_fails_half_way_leaves_upstream_running(before: Before) -> None:
+    files = {path: path.read_bytes() for path in [SUDOERS, *UNITS, CONFIG]}
+    # A requirements file that cannot be read stops the install after the new hub
+    # environment, the sudoers rules and the user environment were changed.
+    proc = upstream_bootstrap("--user-requirements-txt-url", "/nonexistent/requirements.txt")
+    assert proc.returncode != 0, proc.stdout
+    assert "could not install the requirements file" in proc.stdout, proc.stdout
+    assert "runs again, as before the migration" in proc.stdout, proc.stdout
+    assert wait_for_hub() == before.hub_version
+    for path, content in files.items():
+        assert path.read_bytes() == content, f"{path} was not restored"
+    record = json.loads((STATE / "upstream" / "migration.json").read_text())
+    assert record["status"] == "rolled back"
+    assert not (STATE / "upstream" / "hub-env").exists()
+    student_finds_the_notebook().stop_server()
+
+
 @pytest.fixture(scope="module")
 def migrated(before: Before) -> subprocess.CompletedProcess[str]:
     proc = upstream_bootstrap()
@@ -117,12 +164,7 @@ def test_config_yaml_is_byte_for_byte_the_same(
 def test_the_student_logs_in_with_the_same_password_and_finds_the_notebook(
     before: Before, migrated: subprocess.CompletedProcess[str]
 ) -> None:
-    student = HubClient(HUB)
-    student.login(STUDENT, STUDENT_PASSWORD)
-    student.start_server()
-    r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
-    assert r.status_code == 200, r.text
-    assert r.json()["content"]["cells"][0]["source"] == "My answer: 42"
+    student = student_finds_the_notebook()
     # The server runs as the account upstream made for the student.
     assert student.execute("import getpass; getpass.getuser()") == f"'jupyter-{STUDENT}'"
     wrong = HubClient(HUB)
@@ -143,7 +185,7 @@ def test_the_old_state_is_kept_to_go_back(migrated: subprocess.CompletedProcess[
     kept = STATE / "upstream"
     assert (kept / "jupyterhub.sqlite").is_file()
     assert (kept / "jupyterhub.service").is_file()
-    assert oct((STATE).stat().st_mode & 0o777) == "0o700"
+    assert oct(STATE.stat().st_mode & 0o777) == "0o700"
     record = json.loads((kept / "migration.json").read_text())
     assert record["jupyterhub"].startswith("5.")
 
