@@ -113,7 +113,7 @@ def make_db(path: Path, revision: str) -> None:
 
 def started(lay: Layout) -> dict[str, object]:
     lay.upstream_dir.mkdir(parents=True, exist_ok=True)
-    record = {"tljh": "2.0.0", "jupyterhub": "5.3.0", "status": "started"}
+    record = {"tljh": "2.0.0", "jupyterhub": "5.3.0", "status": "started", "started": "now"}
     record["hub_env"] = str(lay.upstream_dir / "hub-env")
     upstream.write_record(lay, record)
     return record
@@ -128,6 +128,8 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
     lay.traefik_unit_file.write_text("upstream's traefik unit\n")
     lay.sudoers_file.write_text("%jupyterhub-admins ALL = (ALL) NOPASSWD: ALL\n")
     lay.traefik_static_config.write_text("upstream's traefik.toml\n")
+    (lay.traefik_rules_dir / "dynamic.toml").write_text("upstream's, root's alone\n")
+    lay.traefik_dynamic_config.write_text("the hub's routes\n")
     make_db(lay.hub_db, "4621fec11365")
     (lay.upstream_dir / "hub-env" / "bin").mkdir(parents=True)
     (lay.upstream_dir / "hub-env" / "bin" / "marker").write_text("upstream's")
@@ -135,15 +137,20 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
 
     changes = upstream.step_upstream(ctx)
     assert ctx.migration is not None
-    assert len(changes) == 1 and "taking over upstream TLJH 2.0.0" in changes[0], changes
+    assert "taking over upstream TLJH 2.0.0" in changes[0], changes
+    # Our traefik cannot read upstream's root-only dynamic.toml: it goes (a copy stays).
+    assert "removed upstream's dynamic.toml" in changes[1], changes
+    assert sorted(p.name for p in lay.traefik_rules_dir.iterdir()) == ["rules.toml"]
+    assert (lay.upstream_dir / "rules" / "dynamic.toml").is_file()
     for name in ("jupyterhub.service", "traefik.service", "sudoers-jupyterhub-admins"):
         assert (lay.upstream_dir / name).is_file(), name
         assert oct((lay.upstream_dir / name).stat().st_mode & 0o777) == "0o600"
     assert upstream.kept_db(lay).is_file()
-    # A re-run of an interrupted migration keeps the first copies.
+    # The installer continuing in a fresh process keeps the copies of this attempt.
     lay.hub_unit_file.write_text("our hub unit\n")
     assert upstream.step_upstream(Context(layout=lay, options=InstallOptions())) == []
     assert (lay.upstream_dir / "jupyterhub.service").read_text() == "upstream's hub unit\n"
+    (lay.traefik_rules_dir / "tljh.toml").write_text("ours\n")
 
     # Half-way: our files and environment are in place, the database upgraded.
     lay.sudoers_file.write_text("ours\n")
@@ -160,6 +167,7 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
     assert lay.hub_unit_file.read_text() == "upstream's hub unit\n"
     assert lay.sudoers_file.read_text() == "%jupyterhub-admins ALL = (ALL) NOPASSWD: ALL\n"
     assert lay.traefik_static_config.read_text() == "upstream's traefik.toml\n"
+    assert sorted(p.name for p in lay.traefik_rules_dir.iterdir()) == ["dynamic.toml", "rules.toml"]
     assert (lay.hub_env / "bin" / "marker").read_text() == "upstream's"
     assert not (lay.upstream_dir / "hub-env").exists()
     assert not (lay.upstream_dir / "hub-env.failed").exists()
@@ -167,7 +175,13 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
 
     assert hubdb.revision(lay.hub_db) == "4621fec11365"
     assert upstream.read_record(lay)["status"] == "rolled back"
-    assert record["tljh"] == "2.0.0"
+
+    # The next attempt (bootstrap.py records a new start) copies what is there then.
+    lay.hub_unit_file.write_text("upstream's hub unit, edited since\n")
+    upstream.write_record(lay, {**record, "status": "started", "started": "later"})
+    assert upstream.step_upstream(Context(layout=lay, options=InstallOptions()))
+    kept = (lay.upstream_dir / "jupyterhub.service").read_text()
+    assert kept == "upstream's hub unit, edited since\n"
 
 
 def test_finished_migration_is_recorded_and_not_repeated(tmp_path: Path) -> None:

@@ -81,11 +81,19 @@ class Before:
 
 @pytest.fixture(scope="module")
 def before() -> Before:
-    """Upstream in use: the student saved a notebook, the admin logged in."""
+    """Upstream in use: the student saved a notebook, the admin used a server."""
     version = hub_version()
     assert version.startswith("5."), f"expected upstream's JupyterHub 5, found {version}"
+    # Upstream's FirstUse creates no users: the admin adds the student on the admin page.
+    admin = HubClient(HUB)
+    admin.login(ADMIN, ADMIN_PASSWORD)  # FirstUse: the first login sets the password
+    assert admin.user_model()["admin"] is True
+    admin.start_server()  # upstream makes the account jupyter-ms.frizzle (a '.' in it)
+    assert admin.execute(SUDO_RC) == "0"
+    r = admin.post(f"/hub/api/users/{STUDENT}")
+    assert r.status_code in (201, 409), r.text  # 409: there already (the suite ran before)
     student = HubClient(HUB)
-    student.login(STUDENT, STUDENT_PASSWORD)  # FirstUse: the first login sets it
+    student.login(STUDENT, STUDENT_PASSWORD)
     student.start_server()
     saved = notebook("My answer: 42")
     r = student.request(
@@ -94,9 +102,6 @@ def before() -> Before:
         json={"type": "notebook", "format": "json", "content": saved},
     )
     assert r.status_code in (200, 201), r.text
-    admin = HubClient(HUB)
-    admin.login(ADMIN, ADMIN_PASSWORD)
-    assert admin.user_model()["admin"] is True
     return Before(config=CONFIG.read_bytes(), hub_version=version, notebook=saved)
 
 
@@ -178,6 +183,8 @@ def test_the_admin_is_still_admin_and_can_sudo(migrated: subprocess.CompletedPro
     assert admin.user_model()["admin"] is True
     admin.start_server()
     assert admin.execute(SUDO_RC) == "0"
+    # The account upstream made, though our rule names new accounts without a '.'.
+    assert admin.execute("import getpass; getpass.getuser()") == f"'jupyter-{ADMIN}'"
     assert f"jupyter-{ADMIN}" in grp.getgrnam("jupyterhub-admins").gr_mem
 
 

@@ -60,8 +60,36 @@ def kept_files(layout: Layout) -> list[tuple[Path, Path]]:
         (layout.traefik_unit_file, kept / layout.traefik_unit_file.name),
         (layout.sudoers_file, kept / "sudoers-jupyterhub-admins"),
         (layout.traefik_static_config, kept / "traefik.toml"),
-        (layout.traefik_dynamic_config, kept / "rules.toml"),
     ]
+
+
+def kept_rules(layout: Layout) -> Path:
+    """The copy of traefik's rules directory (upstream's dynamic.toml, the hub's routes)."""
+    return layout.upstream_dir / "rules"
+
+
+def _keep_rules(layout: Layout) -> None:
+    copy = kept_rules(layout)
+    shutil.rmtree(copy, ignore_errors=True)
+    if layout.traefik_rules_dir.is_dir():
+        shutil.copytree(layout.traefik_rules_dir, copy, symlinks=True)
+
+
+def _set_aside_upstream_rules(layout: Layout) -> list[str]:
+    """Remove what only upstream's traefik reads from the rules directory (a copy is kept).
+
+    Our traefik watches the whole directory as its own user: a root-only file left
+    there (upstream's dynamic.toml) stops it from loading any rules.
+    """
+    rules = layout.traefik_rules_dir
+    if not rules.is_dir():
+        return []
+    removed = []
+    for path in sorted(rules.iterdir()):
+        if path != layout.traefik_dynamic_config and (kept_rules(layout) / path.name).exists():
+            path.unlink()
+            removed.append(path.name)
+    return removed
 
 
 def dist_version(env: Path, name: str) -> str | None:
@@ -85,25 +113,40 @@ def step_upstream(ctx: Context) -> list[str]:
         return []
     ctx.migration = record
     ensure_private_dir(lay.upstream_dir)
-    if "user_jupyterhub" not in record:
-        # The user environment is updated in place; a roll back puts this version back.
-        record["user_jupyterhub"] = dist_version(lay.user_env, "jupyterhub")
-        write_record(lay, record)
+    # Each attempt (bootstrap.py records when it started) copies what is there now:
+    # after a roll back, upstream ran again and its database moved on.  An installer
+    # continuing in a fresh process (tljh.cli.installer.restart) finds them made.
+    if "copies_of" in record and record["copies_of"] == record.get("started"):
+        return _set_aside_upstream_rules_changes(lay)
+    # The user environment is updated in place; a roll back puts this version back.
+    record["user_jupyterhub"] = dist_version(lay.user_env, "jupyterhub")
     copied = []
     for live, copy in kept_files(lay):
-        if live.is_file() and not copy.exists():
+        copy.unlink(missing_ok=True)
+        if live.is_file():
             shutil.copy2(live, copy)
             copy.chmod(PRIVATE_FILE)
             copied.append(live.name)
-    if lay.hub_db.is_file() and not kept_db(lay).exists():
+    _keep_rules(lay)
+    copied.append(f"{lay.traefik_rules_dir.name}/")
+    kept_db(lay).unlink(missing_ok=True)
+    if lay.hub_db.is_file():
         hubdb.backup(lay.hub_db, kept_db(lay))
         copied.append(lay.hub_db.name)
-    if not copied:
-        return []  # a re-run of an interrupted migration: the copies are there
+    record["copies_of"] = record.get("started")
+    write_record(lay, record)
     return [
         f"taking over upstream TLJH {record.get('tljh')} (JupyterHub {record.get('jupyterhub')}); "
-        f"its hub environment and {', '.join(copied)} are kept in {lay.upstream_dir}"
+        f"its hub environment and {', '.join(copied)} are kept in {lay.upstream_dir}",
+        *_set_aside_upstream_rules_changes(lay),
     ]
+
+
+def _set_aside_upstream_rules_changes(layout: Layout) -> list[str]:
+    removed = _set_aside_upstream_rules(layout)
+    if not removed:
+        return []
+    return [f"removed upstream's {', '.join(removed)} from {layout.traefik_rules_dir} (kept)"]
 
 
 def step_upstream_done(ctx: Context) -> list[str]:
@@ -138,6 +181,13 @@ def roll_back(layout: Layout, record: dict[str, Any]) -> None:
                 shutil.copy2(copy, live)
             except OSError as e:
                 log.error("migration: could not restore %s: %s", live, e)
+    rules_copy = kept_rules(layout)
+    if rules_copy.is_dir():
+        try:
+            shutil.rmtree(layout.traefik_rules_dir, ignore_errors=True)
+            shutil.copytree(rules_copy, layout.traefik_rules_dir, symlinks=True)
+        except OSError as e:
+            log.error("migration: could not restore %s: %s", layout.traefik_rules_dir, e)
     db = kept_db(layout)
     if db.is_file() and layout.hub_db.is_file():
         try:
