@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from tljh.cli import backup, doctor, logs, restore, status, users
+from tljh.cli import backup, doctor, logs, restore, status, uninstall, users
 from tljh.errors import TLJHError
 from tljh.layout import Layout
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (users, status, doctor, logs, backup, restore)
+SUBCOMMANDS: tuple[ModuleType, ...] = (users, status, doctor, logs, backup, restore, uninstall)
 
 
 def build_parser() -> argparse.ArgumentParser:
