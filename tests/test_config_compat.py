@@ -79,9 +79,9 @@ def test_cli_set_imports_nothing_heavy(tmp_path: Path) -> None:
 
 
 def test_reference_docs_are_up_to_date() -> None:
-    committed = (ROOT / "docs" / "config-reference.md").read_text()
+    committed = (ROOT / "docs" / "reference" / "config.md").read_text()
     assert committed == render_markdown(), (
-        "regenerate: python -m tljh.config.reference > docs/config-reference.md"
+        "regenerate: python -m tljh.config.reference > docs/reference/config.md"
     )
 
 

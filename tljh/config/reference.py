@@ -1,6 +1,6 @@
-"""Generate the configuration reference (docs/config-reference.md) from the schema.
+"""Generate the configuration reference (docs/reference/config.md) from the schema.
 
-    python -m tljh.config.reference > docs/config-reference.md
+    python -m tljh.config.reference > docs/reference/config.md
 
 A test checks that the committed file matches the schema.
 """
@@ -59,7 +59,8 @@ def render_markdown() -> str:
         "`sudo tljh-config set KEY VALUE` (lists: `add-item` / `remove-item`) or "
         "`sudo tljh-config edit`, then apply them with `sudo tljh-config reload` (or add "
         "`--apply` to the command); changes to `http`, `https` and `traefik_api` restart "
-        "the proxy too.  See [Changing the configuration safely](config.md).  Unknown keys "
+        "the proxy too.  See "
+        "[Changing the configuration safely](../topics/config-changes.md).  Unknown keys "
         "are errors.  Names in angle brackets are chosen by you, e.g. "
         "`auth.<ClassName>.<option>` stands for `auth.GitHubOAuthenticator.client_id`.",
         "",
