@@ -201,3 +201,13 @@ def test_the_swap_keeps_what_it_replaces_and_moves_it_back(tmp_path: Path) -> No
     undo.run(lambda _: None)
     assert lay.config_file.exists() and not (lay.config_dir / "restored").exists()
     assert os.listdir(work / "old") == []
+
+
+def test_an_archive_never_puts_an_account_into_a_system_group() -> None:
+    from tljh.install.backup_format import AccountRecord, Accounts
+
+    restore.refuse_system_groups(Accounts((AccountRecord("jupyter-ada", 1001, 1001, ()),)))
+    # "root" exists with gid 0 on every machine.
+    evil = Accounts((AccountRecord("jupyter-ada", 1001, 1001, ("root",)),))
+    with pytest.raises(ArchiveRefused, match="a system group here"):
+        restore.refuse_system_groups(evil)

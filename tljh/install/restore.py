@@ -195,6 +195,7 @@ def restore(layout: Layout, path: Path, say: Callable[[str], None] = print) -> R
             "'sudo tljh restore' again",
         )
     archive = read_archive(path)
+    refuse_system_groups(archive.accounts)
     m = archive.manifest
     say(
         f"restoring the backup of {m.hostname or 'a server'} made {m.created} by TLJH "
@@ -256,10 +257,11 @@ def _restore(
     for unit in (HUB_UNIT, PROXY_UNIT):
         run(["systemctl", "stop", unit], timeout=systemd.SYSTEMCTL_TIMEOUT)
     say("stopped the hub and the proxy")
-    undo.add("stopped the hub and the proxy", lambda: None)  # the final restart brings them back
 
     work = layout.prefix / f"replaced-by-restore-{_stamp()}"
     make_private_dirs(work / "new")
+    # Added first, so run last: after config/ and state/ have been moved back out of it.
+    undo.add(f"removed {work}", lambda: shutil.rmtree(work, ignore_errors=True))
     with tarfile.open(archive.path, "r:*") as tar:
         _extract_files(tar, archive.members, work / "new")
         _swap_in(layout, work, undo, say)
@@ -338,18 +340,23 @@ def _restore_accounts(
             ensure_user_group(record.name, group)
 
 
-def _ensure_group(name: str, gid: int | None, say: Callable[[str], None]) -> None:
-    """The group ``name`` for a restored account, made with its old gid where free.
+def refuse_system_groups(accounts: Accounts) -> None:
+    """An account is put back only into groups of people: a group that exists here
+    with a system gid (sudo, shadow, docker, ...) is never joined, whatever the
+    archive says.  Raises :class:`ArchiveRefused` (before anything changed)."""
+    for record in accounts.accounts:
+        for name in record.groups:
+            if group_exists(name) and grp.getgrnam(name).gr_gid < ID_MIN:
+                raise ArchiveRefused(
+                    f"the archive puts {record.name} into {name}, a system group here "
+                    "(nothing was changed)",
+                    "restore only archives made by 'sudo tljh backup'",
+                )
 
-    An account is put back only into groups of people: an existing group with
-    a system gid (sudo, shadow, docker, ...) is never joined, whatever the archive says.
-    """
+
+def _ensure_group(name: str, gid: int | None, say: Callable[[str], None]) -> None:
+    """The group ``name`` for a restored account, made with its old gid where free."""
     if group_exists(name):
-        if grp.getgrnam(name).gr_gid < ID_MIN:
-            raise ArchiveRefused(
-                f"the archive puts accounts into {name}, a system group here",
-                "restore only archives made by 'sudo tljh backup'",
-            )
         return
     free = gid is not None and gid_holder(gid) is None
     create_group(name, gid if free else None)
