@@ -165,4 +165,3 @@ def test_backup_uninstall_reinstall_restore(hub_url: str, account: str, timings)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert (home / "kept.ipynb").stat().st_uid == uid
     student.stop_server()
-    assert tljh("status").returncode == 0, tljh("status").stdout
