@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pwd
+import re
 import stat
 import subprocess
 import tarfile
@@ -122,6 +123,10 @@ def test_backup_uninstall_reinstall_restore(hub_url: str, account: str, timings)
     proc = tljh("uninstall", "--remove-accounts", "--remove-homes", "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     timings("uninstall_seconds", round(time.monotonic() - started, 2))
+    for line in proc.stdout.splitlines():
+        slow = re.search(r"^done: (.*) \(.*took ([0-9.]+) s\)$", line)
+        if slow:  # which part of an uninstall takes its time
+            timings(f"uninstall: {slow.group(1)}", float(slow.group(2)))
     assert [p for p in SYSTEM_FILES if p.exists() or p.is_symlink()] == []
     for unit in ("jupyterhub", "traefik"):
         assert run(["systemctl", "is-active", unit], check=False).stdout.strip() != "active"

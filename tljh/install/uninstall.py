@@ -169,6 +169,7 @@ def execute(actions: list[Action], say: Callable[[str], None] = print) -> list[s
         if action.kind == "keep":
             kept.append(action.target)
             continue
+        started = time.monotonic()
         try:
             note = _do(action)
         except (TLJHError, OSError) as e:
@@ -177,5 +178,7 @@ def execute(actions: list[Action], say: Callable[[str], None] = print) -> list[s
                 f"could not {action.describe()}: {reason}",
                 "fix that and run 'sudo tljh uninstall' again: it goes on from where it stopped",
             ) from e
-        say(f"done: {action.describe()}" + (f" ({note})" if note else ""))
+        took = time.monotonic() - started
+        notes = [n for n in (note, f"took {took:.1f} s" if took >= 1 else None) if n]
+        say(f"done: {action.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
     return kept
