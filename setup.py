@@ -45,6 +45,10 @@ setup(
             "pycurl>=7.45",
             "pyyaml>=6",
             "jsonschema>=4",
+            # the documentation site (./dev docs): Sphinx + MyST, as upstream TLJH
+            "sphinx>=8,<10",
+            "myst-parser>=4,<6",
+            "furo>=2024.8.6",
         ],
     },
     entry_points={
