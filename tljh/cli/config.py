@@ -56,7 +56,7 @@ from tljh.config.store import (
     update_config,
     write_bytes,
 )
-from tljh.config.validate import key_problem, validate
+from tljh.config.validate import blocking, key_problem, validate
 from tljh.config.values import (
     add_item,
     contains_item,
@@ -350,6 +350,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{paths.config_file} has {len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
+        if all(not blocking(p, "run") for p in problems):
+            print(
+                "note: the hub and the installer go on without keys they do not know "
+                "(with a warning); 'tljh-config set' and 'edit' refuse them",
+                file=sys.stderr,
+            )
         return 1
     print(f"{paths.config_file} is valid.")
     return 0

@@ -59,8 +59,9 @@ def render_markdown() -> str:
         "`sudo tljh-config set KEY VALUE` (lists: `add-item` / `remove-item`) or "
         "`sudo tljh-config edit`, then apply them with `sudo tljh-config reload` (or add "
         "`--apply` to the command); changes to `http`, `https` and `traefik_api` restart "
-        "the proxy too.  See [Changing the configuration safely](config.md).  Unknown keys "
-        "are errors.  Names in angle brackets are chosen by you, e.g. "
+        "the proxy too.  See [Changing the configuration safely](config.md).  "
+        "`tljh-config` refuses unknown keys; the installer and the hub name them in a "
+        "warning and go on without them.  Names in angle brackets are chosen by you, e.g. "
         "`auth.<ClassName>.<option>` stands for `auth.GitHubOAuthenticator.client_id`.",
         "",
     ]

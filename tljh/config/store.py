@@ -35,7 +35,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tljh.config.history import discard_entry, keep_history, prune_history
 from tljh.config.schema import with_defaults
-from tljh.config.validate import check, validate
+from tljh.config.validate import ignored_keys_warning, runnable, validate
 from tljh.errors import ConfigError, ConfigValidationError, LockedError, Problem
 from tljh.system.files import (
     PRIVATE_FILE,
@@ -167,16 +167,21 @@ def read_config(layout: ConfigPaths) -> CommentedMap:
     return parse_yaml(text, str(path), _history_hint(layout))
 
 
-def load_checked_config(paths: ConfigPaths) -> dict[str, Any]:
+def load_checked_config(
+    paths: ConfigPaths, warn: Callable[[str], object] | None = None
+) -> dict[str, Any]:
     """The config as the hub and the proxy run with it: validated, defaults filled in.
 
     The one way every reader (hub, apply, upstream entry points) loads it, so
     none of them accepts a file another refuses.  Raises
     :class:`~tljh.errors.ConfigError` if the file cannot be read or is invalid.
+    Keys TLJH does not know are left out (:func:`~tljh.config.validate.blocking`);
+    ``warn`` is given the warning that names them.
     """
-    raw = read_config(paths)
-    check(raw)
-    return with_defaults(raw)
+    config, ignored = runnable(read_config(paths))
+    if ignored and warn is not None:
+        warn(ignored_keys_warning(str(paths.config_file), ignored))
+    return with_defaults(config)
 
 
 def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
