@@ -488,7 +488,7 @@ def test_check_for_running_returns_the_keys_it_goes_on_without() -> None:
         check(config)
     ignored = check(config, reader="run")
     assert [str(p) for p in ignored] == ["limts: unknown key; did you mean limits?"]
-    with pytest.raises(ConfigValidationError, match="limits.memory"):
+    with pytest.raises(ConfigValidationError, match=r"limits\.memory"):
         check({"limts": 1, "limits": {"memory": "lots"}}, reader="run")
 
 

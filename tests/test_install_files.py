@@ -103,5 +103,5 @@ def test_a_value_that_cannot_be_applied_still_stops_the_install(tmp_path: Path) 
     ctx = context(tmp_path)
     step_directories(ctx)
     ctx.layout.config_file.write_text("limits:\n  memory: lots\n")
-    with pytest.raises(ConfigValidationError, match="limits.memory"):
+    with pytest.raises(ConfigValidationError, match=r"limits\.memory"):
         step_config(ctx)
