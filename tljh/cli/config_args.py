@@ -34,6 +34,23 @@ def _add_common(p: argparse.ArgumentParser, top: bool) -> None:
         help="config file to act on (default: $TLJH_INSTALL_PREFIX/config/config.yaml, "
         "i.e. /opt/tljh/config/config.yaml)",
     )
+    # Upstream's flags: '--no-validate' saves a change even if validation finds
+    # problems in it (they are still listed); '--validate' is the default.
+    p.add_argument(
+        "--validate",
+        dest="validate",
+        action="store_true",
+        default=True if top else argparse.SUPPRESS,
+        help="check each change before saving it (the default)",
+    )
+    p.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        default=True if top else argparse.SUPPRESS,
+        help="save a change even if it has problems (they are listed); the hub and "
+        "'reload' still refuse a value they cannot apply",
+    )
 
 
 def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
@@ -135,7 +152,12 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
         commands["set"],
     )
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
-    p.add_argument("value", metavar="VALUE", help="new value, parsed as the key's type")
+    p.add_argument(
+        "value",
+        metavar="VALUE",
+        help="new value, parsed as the key's type; on users.extra_user_groups.GROUP, "
+        "the one user of that group (add more with add-item)",
+    )
     typed(p)
     applying(p, default=False)
 
