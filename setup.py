@@ -38,6 +38,10 @@ setup(
             "ruff>=0.6",
             "import-linter>=2.1,<3",
             "mypy>=1.10",
+            # the documentation site (./dev docs): Sphinx + MyST, as upstream TLJH
+            "sphinx>=8,<10",
+            "myst-parser>=4,<6",
+            "furo>=2024.8.6",
         ],
     },
     entry_points={
