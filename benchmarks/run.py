@@ -328,7 +328,7 @@ def imports() -> dict[str, Any]:
 
 
 def spawn_profile() -> dict[str, Any]:
-    """One spawn with the hub's timestamps: where its seconds go (see docs/benchmarks.md)."""
+    """One spawn with the hub's timestamps: where its seconds go (see docs/topics/benchmarks.md)."""
     name = "profiled"
     since = sh(["date", "+%Y-%m-%d %H:%M:%S.%N"]).strip()
     client = HubClient(HUB_URL, timeout=120)

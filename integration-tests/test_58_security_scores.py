@@ -1,7 +1,7 @@
 """``systemd-analyze security`` of every kind of unit TLJH runs: the hub, the proxy, a
 student's server and an admin's; and, for comparison, a server unit without TLJH's sandbox.
 
-Run it alone to refresh the table in docs/security.md:
+Run it alone to refresh the table in docs/topics/security.md:
 
     ./dev integration -k test_58
 

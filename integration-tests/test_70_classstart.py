@@ -3,7 +3,7 @@
 On two cores, thirty servers started at once each get a fifteenth of a core and all
 miss the hub's timeout; the spawner lets a few start at a time and the others wait in
 line, their spawn page saying so (tljh/hub/admission.py). Functional, not timed: the
-figures are in docs/benchmarks.md (``./dev bench``).
+figures are in docs/topics/benchmarks.md (``./dev bench``).
 """
 
 from __future__ import annotations

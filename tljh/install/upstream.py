@@ -160,8 +160,8 @@ def step_upstream_done(ctx: Context) -> list[str]:
     return [
         f"migrated from upstream TLJH {record.get('tljh')}: new hub environment, hub database "
         "upgraded, systemd units and sudoers rules rewritten; config.yaml, users, passwords, "
-        "homes and the user environment kept. To go back, see "
-        "https://tljh.jupyter.org/en/latest/howto/from-upstream.html"
+        "homes and the user environment kept. To go back, see 'Coming from upstream "
+        "TLJH' in the documentation (docs/howto/from-upstream.md)"
     ]
 
 

@@ -58,7 +58,7 @@ def hub_unit(layout: Layout, jupyterhub_config: Path) -> str:
     The sandbox takes away what the hub's job does not need (see the comments
     in the unit).  A hub that can start units as any user is root in effect,
     so this limits mistakes and the reach of a bug in the hub's process
-    itself, not a determined attacker who controls it (see docs/security.md).
+    itself, not a determined attacker who controls it (see docs/topics/security.md).
     """
     return f"""\
 # Managed by The Littlest JupyterHub; changes are overwritten by the installer.
