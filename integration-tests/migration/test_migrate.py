@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 from bootstrapping import SCRIPT, bootstrap_env, changes
+from conftest import record_timing
 from hubclient import HubClient
 from machine import ADMIN, HUB_PYTHON, unit_property
 
@@ -141,7 +142,9 @@ def test_a_migration_that_fails_half_way_leaves_upstream_running(before: Before)
 
 @pytest.fixture(scope="module")
 def migrated(before: Before) -> subprocess.CompletedProcess[str]:
+    started = time.monotonic()
     proc = upstream_bootstrap()
+    record_timing("migration_seconds", round(time.monotonic() - started, 2))
     assert proc.returncode == 0, proc.stdout
     return proc
 
@@ -201,7 +204,9 @@ def test_a_rerun_changes_nothing(
     before: Before, migrated: subprocess.CompletedProcess[str]
 ) -> None:
     hub_pid = unit_property("jupyterhub", "MainPID")
+    started = time.monotonic()
     proc = upstream_bootstrap()
+    record_timing("rerun_after_migration_seconds", round(time.monotonic() - started, 2))
     assert proc.returncode == 0, proc.stdout
     assert "nothing needed to change" in proc.stdout, proc.stdout
     assert unit_property("jupyterhub", "MainPID") == hub_pid
