@@ -146,6 +146,7 @@ PROGRESS_FILE = "install-progress.json"
 PROGRESS_RUN_VARIABLE = "TLJH_PROGRESS_RUN"
 INSTALL_STEPS = (
     "directories",
+    "migration",
     "hub packages",
     "config",
     "admin passwords",
@@ -160,7 +161,9 @@ INSTALL_STEPS = (
     "proxy config",
     "systemd units",
     "tljh-config",
+    "hub database",
     "services",
+    "migration done",
     "post-install hooks",
 )
 PROGRESS_FORMAT = 1

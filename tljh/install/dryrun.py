@@ -311,8 +311,8 @@ CHECKS: dict[str, Step] = {
     "tljh-config": would_tljh_config_link,
     "hub database": would_hub_database,
     "services": would_services,
-    "post-install hooks": would_post_install,
     "migration done": would_finish_migration,
+    "post-install hooks": would_post_install,
 }
 
 

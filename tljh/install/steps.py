@@ -54,8 +54,9 @@ STEPS: list[tuple[str, Step]] = [
     ("tljh-config", step_tljh_config_link),
     ("hub database", step_hub_database),
     ("services", step_services),
-    ("post-install hooks", step_post_install),
+    # The hub runs on the new install: the migration is done, whatever plugins do next.
     ("migration done", step_upstream_done),
+    ("post-install hooks", step_post_install),
 ]
 
 
