@@ -160,6 +160,9 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
     con.execute("UPDATE alembic_version SET version_num = 'f460b0348206'")
     con.commit()
     con.close()
+    lay.bin_dir.mkdir()
+    lay.tljh_link.symlink_to(lay.hub_env / "bin" / "tljh")
+    (lay.hub_env / "bin" / "tljh").write_text("ours")
     for name in ("stop", "daemon_reload", "restart"):
         monkeypatch.setattr(upstream.systemd, name, lambda *a: None)
     upstream.roll_back(lay, ctx.migration)
@@ -171,6 +174,7 @@ def test_step_keeps_copies_once_and_roll_back_restores_them(
     assert (lay.hub_env / "bin" / "marker").read_text() == "upstream's"
     assert not (lay.upstream_dir / "hub-env").exists()
     assert not (lay.upstream_dir / "hub-env.failed").exists()
+    assert not lay.tljh_link.is_symlink()
     from tljh.system import hubdb
 
     assert hubdb.revision(lay.hub_db) == "4621fec11365"

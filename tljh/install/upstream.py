@@ -212,6 +212,9 @@ def roll_back(layout: Layout, record: dict[str, Any]) -> None:
             # This installer runs from it: removed last, once nothing more is imported.
             shutil.move(layout.hub_env, failed)
         shutil.move(kept_env, layout.hub_env)
+    # Upstream has no 'tljh' command: the link into its environment would dangle.
+    if layout.tljh_link.is_symlink() and not layout.tljh_link.exists():
+        layout.tljh_link.unlink()
     record["status"] = ROLLED_BACK
     write_record(layout, record)
     for name, action in (
