@@ -83,7 +83,8 @@ class Before:
 @pytest.fixture(scope="module")
 def before() -> Before:
     """Upstream in use: the student saved a notebook, the admin used a server."""
-    version = hub_version()
+    # Upstream's installer is done when the proxy answers, maybe before the hub does.
+    version = wait_for_hub(180)
     assert version.startswith("5."), f"expected upstream's JupyterHub 5, found {version}"
     # Upstream's FirstUse creates no users: the admin adds the student on the admin page.
     admin = HubClient(HUB)
