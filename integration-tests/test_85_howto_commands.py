@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import HUB_URL, TLJH_CONFIG
+from conftest import HUB_URL, TLJH_CONFIG, record_timing
 from howto_blocks import Block, all_blocks
 
 BLOCKS = all_blocks()
@@ -48,7 +48,7 @@ def put_everything_back() -> Iterator[None]:
     created_dirs = [d for d in TOUCHED_DIRS if not d.exists()]
     started = time.monotonic()
     yield
-    print(f"\nthe guides' commands took {time.monotonic() - started:.1f} s")
+    record_timing("howto_commands_seconds", round(time.monotonic() - started, 1))
     for directory, names in _listing().items():
         for name in sorted(names - before[directory]):
             path = directory / name
