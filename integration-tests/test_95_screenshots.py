@@ -101,8 +101,10 @@ def test_screenshots(browser: Browser) -> None:
 
     # 4. What `sudo tljh status` prints on this healthy hub.
     status = subprocess.run(["tljh", "status"], capture_output=True, text=True)
-    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.strip(), status.stderr
     (OUT / "tljh-status.txt").write_text(status.stdout)
+    # A healthy hub is what the tutorial shows; a problem here is worth a look, not a picture.
+    assert status.returncode == 0, f"tljh status is not all OK:\n{status.stdout}"
 
     # 5. The install's log, as the tutorial explains it (timestamps left out).
     log = Path("/opt/tljh/installer.log").read_text()
