@@ -416,3 +416,20 @@ def test_user_image_without_an_environment(tmp_path: Path) -> None:
 def test_env_packages_lists_empty_conda_channels_as_conda_forge() -> None:
     env = env_packages(EnvReport(kind="conda", prefix="/p", conda_history=""))
     assert env == EnvPackages(kind="conda", prefix="/p", channels=["conda-forge"])
+
+
+def test_files_belong_to_the_admin_who_ran_sudo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as 'sudo tljh export' runs")
+    monkeypatch.setenv("SUDO_UID", "65534")
+    monkeypatch.setenv("SUDO_GID", "65534")
+    layout = _layout(tmp_path)
+    out = tmp_path / "values.yaml"
+    cmd_z2jh(_args("z2jh", "--out", str(out)), layout)
+    st = out.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+    cmd_z2jh(_args("z2jh", "--out", str(out), "--force"), layout)
+    assert out.stat().st_uid == 65534
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".values.yaml")]
