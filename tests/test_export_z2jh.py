@@ -243,6 +243,13 @@ def test_group_and_user_limits_as_a_hook() -> None:
     assert LIMITS_CONFIG_KEY not in to_z2jh({}).values["hub"].get("extraConfig", {})
 
 
+def test_plugins_are_named_in_a_warning() -> None:
+    export = to_z2jh({}, plugins=["tljh-repo2docker", "tljh-plasma"])
+    (warning,) = [w for w in export.warnings if w.key == "plugins"]
+    assert "tljh-plasma, tljh-repo2docker" in warning.reason
+    assert not [w for w in to_z2jh({}).warnings if w.key == "plugins"]
+
+
 def test_values_text_says_what_is_left_behind_at_the_top() -> None:
     text = values_text(to_z2jh(GITHUB), "/opt/tljh/config/config.yaml")
     head = text.split("\nhub:", 1)[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from tljh.config.store import load_checked_config
 from tljh.errors import ExportError
+from tljh.hub.plugins import ENTRY_POINT_GROUP
 from tljh.layout import Layout
 from tljh.render.user_image import DEFAULT_BASE_IMAGE, env_packages, image_files
 from tljh.render.z2jh import Certificate, Export, ExportWarning, to_z2jh, values_text
@@ -62,6 +64,15 @@ def read_certificate(config: Mapping[str, object], include_secrets: bool) -> Cer
             "fix https.tls.cert/key, or export without --include-secrets "
             "(the values then name a Kubernetes Secret to create)",
         ) from None
+
+
+def installed_plugins() -> list[str]:
+    """The packages of the installed TLJH plugins (not loaded: only named)."""
+    names = set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        names.add(dist.name if dist is not None else ep.name)
+    return sorted(names)
 
 
 def parse_image(text: str | None) -> tuple[str, str] | None:
@@ -147,6 +158,7 @@ def cmd_z2jh(args: argparse.Namespace, layout: Layout) -> int:
         snippets=read_snippets(layout),
         certificate=read_certificate(config, args.include_secrets),
         image=parse_image(args.image),
+        plugins=installed_plugins(),
     )
     text = values_text(export, str(layout.config_file))
     print_warnings(export.warnings)
