@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ if os.environ.get("TLJH_INTEGRATION") != "1":
 
 from machine import ADMIN
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 OUT = Path(os.environ.get("TLJH_SCREENSHOTS_DIR", "/opt/tljh-tests/screenshots"))
 HUB = "http://127.0.0.1"
@@ -42,11 +44,23 @@ VIEWPORT = {"width": 1280, "height": 800}
 ADMIN_PASSWORD = "a long screenshot password"
 STUDENTS = ("arnold", "wanda")
 SPAWN_TIMEOUT_MS = 180_000
+FONTS = ("fonts-dejavu-core", "fonts-liberation2")
+
+
+def _install_fonts() -> None:
+    """The fonts a teacher's browser has: the container's rootfs has none but a fallback, and
+    pages would be drawn in it. Only for pictures; the rest of the suite does not need them."""
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *FONTS]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+        subprocess.run(install, env=env, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     OUT.mkdir(parents=True, exist_ok=True)
+    _install_fonts()
     # The login the tutorials describe: FirstUse, the default (a no-op on a fresh install).
     subprocess.run([TLJH_CONFIG, "set", "auth.type", "firstuse"], check=True)
     subprocess.run([TLJH_CONFIG, "reload"], check=True)
@@ -79,6 +93,10 @@ def test_screenshots(browser: Browser) -> None:
     admin.locator("#login_submit").click()
     admin.wait_for_url(re.compile(r"/user/[^/]+/lab"), timeout=SPAWN_TIMEOUT_MS)
     expect(admin.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+    # JupyterLab asks once whether to fetch Jupyter's news; answer as most people do.
+    news = admin.get_by_role("button", name="No", exact=True)
+    with suppress(PlaywrightTimeout):
+        news.click(timeout=10_000)
     admin.wait_for_timeout(2_000)  # let the file browser and the launcher settle
     admin.screenshot(path=str(OUT / "jupyterlab.png"))
 
