@@ -23,6 +23,7 @@ from devharness.rootfs_cache import ensure_rootfs
 from devharness.session_steps import (
     BOOTSTRAP_ARGS,
     MIGRATION_SUITE,
+    collect_screenshots,
     collect_timings,
     run_bench,
     run_bootstrap,
@@ -137,6 +138,7 @@ def run_session(opts: SessionOptions) -> int:
         suite = MIGRATION_SUITE if opts.from_upstream else None
         rc = run_pytest(c, opts.admin, opts.pytest_args, suite)
         failed = rc != 0
+        collect_screenshots(c)
         result = collect_timings(c, timings)
         out = TIMINGS_OUT.with_name(".timings-migration.json") if suite else TIMINGS_OUT
         out.write_text(json.dumps(result, indent=2) + "\n")
