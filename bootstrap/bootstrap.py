@@ -17,16 +17,23 @@ why it is one long file: it is downloaded and run on its own.
 """
 
 import argparse
+import base64
 import contextlib
+import errno
 import glob
 import hashlib
+import html
+import http.server
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 
 MIN_PYTHON = (3, 10)
 # The oldest releases whose python3 is MIN_PYTHON or newer.
@@ -38,11 +45,12 @@ APT_PACKAGES = ("python3", "python3-venv", "git", "sudo", "curl", "ca-certificat
 PACKAGE_NAME = "the-littlest-jupyterhub"
 RETRIES = 3
 
-# The installer's options (the bootstrap forwards them to it) and how the
-# admin's CA and mirror settings are handed to package tools: declared once in
-# tljh, copied here because nothing of tljh is installed yet.
-# >>> generated from tljh/install/options.py by
-# `python -m tljh.install.options --write-bootstrap`; do not edit
+# The installer's options (the bootstrap forwards them to it), how the admin's
+# CA and mirror settings are handed to package tools, and the install's status
+# file and progress page: declared once in tljh, copied here because nothing of
+# tljh is installed yet.
+# >>> generated from tljh/install/bootstrap_copy.py by
+# `python -m tljh.install.bootstrap_copy --write-bootstrap`; do not edit
 # fmt: off
 INSTALL_OPTIONS = (
     (
@@ -134,15 +142,74 @@ TOOL_DEFAULTS = (
     ("DEBIAN_FRONTEND", "noninteractive"),
     ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
 )
+PROGRESS_FILE = "install-progress.json"
+PROGRESS_RUN_VARIABLE = "TLJH_PROGRESS_RUN"
+INSTALL_STEPS = (
+    "directories",
+    "hub packages",
+    "config",
+    "admin passwords",
+    "groups",
+    "service users",
+    "sudoers",
+    "user environment",
+    "plugin packages",
+    "traefik",
+    "permissions",
+    "secrets",
+    "proxy config",
+    "systemd units",
+    "tljh-config",
+    "services",
+    "post-install hooks",
+)
+PROGRESS_FORMAT = 1
+BOOTSTRAP_STEPS = ("system packages", "hub environment", "TLJH package")
+PROGRESS_LINGER_SECONDS = 600
+PROGRESS_POLL_SECONDS = 3
+PROGRESS_OUTCOMES = ("running", "done", "failed")
+PROGRESS_STYLE = (
+    "\n"
+    "body { font-family: system-ui, sans-serif; color: #222; background: #fafafa; margin: 0; }\n"
+    "main { max-width: 42em; margin: 3em auto; padding: 0 1em; }\n"
+    "h1 { font-size: 1.5em; }\n"
+    "progress { width: 100%; height: 1.2em; }\n"
+    "ol.steps { columns: 2; padding-left: 1.5em; color: #777; }\n"
+    "ol.steps li.done { color: #2e7d32; }\n"
+    "ol.steps li.done::marker { content: \"\\2713  \"; }\n"
+    "ol.steps li.running { color: #222; font-weight: bold; }\n"
+    "ol.steps li.failed { color: #c62828; font-weight: bold; }\n"
+    ".failed-box { border-left: 4px solid #c62828; background: #fff; padding: 0.5em 1em; }\n"
+    "code { background: #eee; padding: 0 0.2em; }\n"
+)
+PROGRESS_SCRIPT = (
+    "\n"
+    "(function () {\n"
+    "  function poll() {\n"
+    "    fetch(location.href, {cache: \"no-store\"}).then(function (r) {\n"
+    "      return r.text();\n"
+    "    }).then(function (text) {\n"
+    "      if (text.indexOf(\"data-tljh-progress\") < 0) { location.reload(); return; }\n"
+    "      var fresh = new DOMParser().parseFromString(text, "
+    "\"text/html\").querySelector(\"main\");\n"
+    "      document.querySelector(\"main\").replaceWith(fresh);\n"
+    "    }).catch(function () {\n"
+    "      var note = document.getElementById(\"waiting\");\n"
+    "      if (note) { note.hidden = false; }\n"
+    "    }).finally(function () { setTimeout(poll, POLL_MS); });\n"
+    "  }\n"
+    "  setTimeout(poll, POLL_MS);\n"
+    "})();\n"
+)
 
 
-def ca_bundle(environ=None):
+def ca_bundle(environ = None):
     """The CA bundle the admin configured (first of :data:`CA_BUNDLE_VARIABLES`), if any."""
     env = os.environ if environ is None else environ
     return next((env[name] for name in CA_BUNDLE_VARIABLES if env.get(name)), None)
 
 
-def package_env(environ=None):
+def package_env(environ = None):
     """The environment for uv, pip, conda and apt: ``environ`` (default: ours), mapped."""
     env = dict(os.environ if environ is None else environ)
     ca = ca_bundle(env)
@@ -155,6 +222,189 @@ def package_env(environ=None):
     for name, value in TOOL_DEFAULTS:
         env.setdefault(name, value)
     return env
+
+
+def new_progress(run, steps, now):
+    """A status for install ``run`` at its first step."""
+    return {
+        "format": PROGRESS_FORMAT,
+        "run": run,
+        "steps": list(steps),
+        "current": 0,
+        "outcome": "running",
+        "updated": now,
+    }
+
+
+def progress_at(status, step, now):
+    """``status`` with ``step`` running and every step before it done.
+
+    A step the list does not name (an installer newer than the list) is added
+    after the current one.
+    """
+    steps = list(status["steps"])
+    if step not in steps:
+        steps.insert(min(status["current"] + 1, len(steps)), step)
+    return {**status, "steps": steps, "current": steps.index(step), "updated": now}
+
+
+def progress_ended(status, ok, now):
+    """``status`` when the install finished (``ok``) or stopped on an error at its current step."""
+    current = len(status["steps"]) if ok else status["current"]
+    return {**status, "current": current, "outcome": "done" if ok else "failed", "updated": now}
+
+
+def read_progress(text):
+    """The status in ``text`` (a status file's content), or None if it is not one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
+        return None
+    steps = data.get("steps")
+    current = data.get("current")
+    if (
+        not isinstance(data.get("run"), str)
+        or not isinstance(steps, list)
+        or not all(isinstance(s, str) for s in steps)
+        or not isinstance(current, int)
+        or isinstance(current, bool)
+        or not 0 <= current <= len(steps)
+        or data.get("outcome") not in PROGRESS_OUTCOMES
+        or not isinstance(data.get("updated"), (int, float))
+    ):
+        return None
+    return data
+
+
+def progress_script():
+    """The page's script, with the poll interval filled in."""
+    return PROGRESS_SCRIPT.replace("POLL_MS", str(PROGRESS_POLL_SECONDS * 1000))
+
+
+def csp_hash(text):
+    """A Content-Security-Policy source that allows exactly the inline ``text``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def progress_page_headers():
+    """The HTTP headers of the page: never cached, and nothing but its own script,
+    its own style and requests to the same server (no outside resources)."""
+    policy = (
+        "default-src 'none'; connect-src 'self'; "
+        f"script-src {csp_hash(progress_script())}; style-src {csp_hash(PROGRESS_STYLE)}; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+
+
+def render_progress_page(
+    status, installer_running, log_path
+):
+    """The page for ``status`` (None: not known yet).
+
+    ``installer_running`` is False once the process that runs the install is
+    gone: a status still "running" then means it was interrupted.  The page
+    names steps and says what to do; it never holds log lines.
+    """
+    esc = html.escape
+    if status is None:
+        state, steps, current = "running", [], 0
+    else:
+        state, steps, current = status["outcome"], status["steps"], status["current"]
+        if state == "running" and not installer_running:
+            state = "stopped"
+    total = len(steps)
+    items = []
+    for index, name in enumerate(steps):
+        if index < current:
+            cls = "done"
+        elif index == current:
+            cls = "failed" if state in ("failed", "stopped") else "running"
+        else:
+            cls = "pending"
+        current_attr = ' aria-current="step"' if cls in ("running", "failed") else ""
+        items.append(f'<li class="{cls}"{current_attr}>{esc(name)}</li>')
+    step_name = esc(steps[current]) if current < total else ""
+    what_to_do = (
+        "<h2>What to do</h2><ol>"
+        "<li>On the server, read the lines starting with <code>error:</code> and "
+        "<code>hint:</code> that the installer printed. The full log is in "
+        f"<code>{esc(log_path)}</code>, which only root can read: "
+        f"<code>sudo less {esc(log_path)}</code>.</li>"
+        "<li>Fix what the hint names.</li>"
+        "<li>Run the same install command again. That is safe: it keeps what is done "
+        "and continues from there, and this page comes back while it runs.</li></ol>"
+    )
+    if state == "done":
+        heading = "The Littlest JupyterHub is installed"
+        body = "<p>The hub is starting. This page shows its login page in a moment.</p>"
+    elif state in ("failed", "stopped"):
+        heading = "The installation of The Littlest JupyterHub stopped"
+        where = f" at step {current + 1} of {total}: {step_name}" if step_name else ""
+        why = "on an error" if state == "failed" else "before it finished (it was interrupted)"
+        body = f'<div class="failed-box"><p>The install stopped{where}, {why}.</p></div>'
+        body += what_to_do
+    else:
+        heading = "The Littlest JupyterHub is being installed"
+        if step_name:
+            body = f'<p class="lead">Step {current + 1} of {total}: {step_name}</p>'
+        else:
+            body = '<p class="lead">Starting&hellip;</p>'
+        body += (
+            "<p>This takes a few minutes. This page updates itself, and shows the hub's "
+            "login page when the install is done.</p>"
+        )
+    bar = (
+        f'<progress max="{max(total, 1)}" value="{min(current, total)}">'
+        f"{min(current, total)} of {total} steps done</progress>"
+    )
+    waiting = (
+        '<p id="waiting" hidden>Waiting for the server to answer (the hub may be '
+        "starting)&hellip;</p>"
+    )
+    steps_list = f'<ol class="steps">{"".join(items)}</ol>' if items else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(heading)}</title>"
+        f'<noscript><meta http-equiv="refresh" content="{PROGRESS_POLL_SECONDS * 2}"></noscript>'
+        f"<style>{PROGRESS_STYLE}</style></head>\n"
+        f'<body data-tljh-progress="{state}"><main>'
+        f"<h1>{esc(heading)}</h1>{body}{bar}{waiting}{steps_list}</main>"
+        f"<script>{progress_script()}</script></body></html>\n"
+    )
+
+
+def write_progress(path, status):
+    """Replace the status file at ``path`` atomically, readable by its owner (root) only."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(status, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_progress(path):
+    """The status in the file at ``path``; None if it is missing or not a status."""
+    try:
+        with open(path) as f:
+            return read_progress(f.read())
+    except (OSError, UnicodeDecodeError):
+        return None
 # fmt: on
 # <<< end of the generated block
 
@@ -177,6 +427,7 @@ def log(message):
 
 
 def fail(message, hint):
+    progress_failed()
     print("error: " + message, file=sys.stderr, flush=True)
     if hint:
         print("hint: " + hint, file=sys.stderr, flush=True)
@@ -511,60 +762,156 @@ def install_tljh(hub_env, uv, spec, dev, env):
             json.dump(stamp, f)
 
 
-# ---------------------------------------------------------------- progress page
+# ---------------------------------------------------------------- progress
 
-PROGRESS_PAGE = b"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
-<title>Installing The Littlest JupyterHub</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
-<h1>The Littlest JupyterHub is being installed</h1>
-<p>This takes a few minutes. This page reloads itself and shows the hub's login
-page as soon as the install has finished.</p>
-</body></html>
-"""
+# The install's status file (path, status) once the install has started.
+PROGRESS = None
 
 
-def start_progress_page(port=80):
-    """Serve a static "installing" page on ``port`` from a child process.
+def _progress_write():
+    try:
+        write_progress(PROGRESS["path"], PROGRESS["status"])
+    except OSError as e:
+        print(f"[tljh-bootstrap] warning: could not write {PROGRESS['path']}: {e}", flush=True)
 
-    The page shows no log: the install log is for root only.  The installer
-    stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy needs the port,
-    and the child also exits on its own once the installer is gone.
+
+def progress_start(prefix):
+    """Start the status file of a new install run (every step pending); return the run's id.
+
+    A progress page still showing how an earlier run ended sees the new run
+    and stops, which frees port 80.
     """
-    import http.server
-    import threading
+    global PROGRESS
+    run = uuid.uuid4().hex
+    status = new_progress(run, BOOTSTRAP_STEPS + INSTALL_STEPS, time.time())
+    PROGRESS = {"path": os.path.join(prefix, PROGRESS_FILE), "status": status}
+    _progress_write()
+    return run
+
+
+def progress_step(name):
+    if PROGRESS is not None:
+        PROGRESS["status"] = progress_at(PROGRESS["status"], name, time.time())
+        _progress_write()
+
+
+def progress_failed():
+    if PROGRESS is not None:
+        PROGRESS["status"] = progress_ended(PROGRESS["status"], False, time.time())
+        _progress_write()
+
+
+class ProgressServer(http.server.ThreadingHTTPServer):
+    """Port 80 on IPv6 and IPv4 where the machine has IPv6, else on IPv4."""
+
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+    def server_bind(self):
+        with contextlib.suppress(OSError):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def make_progress_server(port, status_path, log_path, run, installer_running):
+    """A server (bound, not yet serving) that answers every GET with the progress page
+    of ``run``, rendered from the status file at ``status_path``.
+
+    It reads that file and nothing else: never the install log, which may hold
+    passwords.  ``installer_running()`` says whether the install is still under way.
+    """
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        # A client that sends nothing must not hold a thread for long.
+        timeout = 10
+
         def do_GET(self):
+            self._answer(with_body=True)
+
+        def do_HEAD(self):
+            self._answer(with_body=False)
+
+        def _answer(self, with_body):
+            if self.path.split("?")[0] == "/favicon.ico":
+                self.send_error(404)
+                return
+            status = load_progress(status_path)
+            if status is not None and status["run"] != run:
+                status = None
+            page = render_progress_page(status, installer_running(), log_path).encode()
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Cache-Control", "no-store")
+            for name, value in progress_page_headers():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(page)))
             self.end_headers()
-            self.wfile.write(PROGRESS_PAGE)
+            if with_body:
+                self.wfile.write(page)
 
         def log_message(self, *args):
             pass
 
     try:
-        server = http.server.ThreadingHTTPServer(("", port), Handler)
+        return ProgressServer(("::", port), Handler)
     except OSError as e:
-        log(f"progress page: not shown, port {port} is in use ({e})")
-        return None
+        if e.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+            raise
+
+    class IPv4Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+    return IPv4Server(("", port), Handler)
+
+
+def start_progress_page(prefix, run, earlier_page, port=80):
+    """Serve the progress page on ``port`` from a child process; return its pid (or None).
+
+    The installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy
+    needs the port.  If the install stops before that, the child keeps saying
+    so for PROGRESS_LINGER_SECONDS, or until another install run starts.
+    ``earlier_page``: the last run did not finish, so its page may still hold
+    the port for a moment.
+    """
+    status_path = os.path.join(prefix, PROGRESS_FILE)
     parent = os.getpid()
+
+    def installer_running():
+        return os.getppid() == parent
+
+    server = None
+    # A page left by an earlier run that failed stops within a second of
+    # seeing this run's status file.
+    deadline = time.monotonic() + (3 if earlier_page else 0)
+    while server is None:
+        try:
+            server = make_progress_server(port, status_path, LOG_FILE, run, installer_running)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                log(f"progress page: not shown, port {port} is in use ({e.strerror})")
+                return None
+            time.sleep(0.2)
     pid = os.fork()
     if pid:
         server.server_close()
         log(f"progress page: serving on port {port}")
         return pid
-
-    def watch_parent():
-        while os.getppid() == parent:
-            time.sleep(1)
-        server.shutdown()
-
-    threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        server.serve_forever()
+        # Not the install's terminal or pipe: whoever reads the install's output
+        # (a pipe into tee, a test) sees its end when the installer exits.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        gone_since = None
+        while True:
+            time.sleep(1)
+            status = load_progress(status_path)
+            if status is None or status["run"] != run or status["outcome"] == "done":
+                break
+            if not installer_running():
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > PROGRESS_LINGER_SECONDS:
+                    break
+        server.shutdown()
     finally:
         os._exit(0)
 
@@ -585,7 +932,8 @@ def build_parser():
     p.add_argument(
         "--show-progress-page",
         action="store_true",
-        help="serve a page on port 80 that says the install is under way",
+        help="while installing, serve a page on port 80 that shows the install's steps and "
+        "how far it got (and whether it stopped), never its log",
     )
     return p
 
@@ -679,14 +1027,21 @@ def main(argv=None):
 
     env = package_env(environ)
     env["TLJH_INSTALL_PREFIX"] = prefix
+    earlier = load_progress(os.path.join(prefix, PROGRESS_FILE))
+    run_id = progress_start(prefix)
+    env[PROGRESS_RUN_VARIABLE] = run_id
     if args.show_progress_page:
-        page_pid = start_progress_page()
+        unfinished = earlier is not None and earlier["outcome"] != "done"
+        page_pid = start_progress_page(prefix, run_id, unfinished)
         if page_pid:
             env["TLJH_PROGRESS_PAGE_PID"] = str(page_pid)
     hub_env = os.path.join(prefix, "hub")
+    progress_step("system packages")
     ensure_apt_packages(env)
+    progress_step("hub environment")
     plugins = ensure_hub_env(hub_env, env, prefix)
     uv = ensure_uv(hub_env, env)
+    progress_step("TLJH package")
     dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
     install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
     log("bootstrap done in %.1f s; starting the TLJH installer" % (time.monotonic() - started))

@@ -271,7 +271,7 @@ BOOTSTRAP_VARIABLES = {
 
 
 # Handed from the bootstrap to the installer it starts; not for admins to set.
-INTERNAL_VARIABLES = {"TLJH_PROGRESS_PAGE_PID"}
+INTERNAL_VARIABLES = {"TLJH_PROGRESS_PAGE_PID", "TLJH_PROGRESS_RUN"}
 
 
 def _load_bootstrap() -> ModuleType:

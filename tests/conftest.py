@@ -29,6 +29,14 @@ def make_install(prefix: Path, config: str = "limits:\n  memory: 1G\n") -> Layou
     return lay
 
 
+@pytest.fixture(autouse=True)
+def no_install_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installer records its run in the environment (for a fresh installer process to
+    continue it): never carry one test's run into another."""
+    monkeypatch.setenv("TLJH_PROGRESS_RUN", "")
+    monkeypatch.delenv("TLJH_PROGRESS_RUN")
+
+
 @pytest.fixture
 def bootstrap() -> ModuleType:
     """A fresh copy of bootstrap/bootstrap.py as a module (it is a script, not a package)."""

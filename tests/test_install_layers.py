@@ -32,8 +32,19 @@ def imports(path: Path) -> list[tuple[str, bool]]:
 
 
 def test_what_the_bootstrap_shares_is_standard_library_only() -> None:
-    ours = {"tljh.errors", "tljh.system", "tljh.system.network"}
-    for path in (TLJH / "install" / "options.py", TLJH / "system" / "network.py"):
+    ours = {
+        "tljh.errors",
+        "tljh.system",
+        "tljh.system.network",
+        "tljh.render.progress_page",
+    }
+    shared = (
+        "install/options.py",
+        "system/network.py",
+        "render/progress_page.py",
+        "install/progress.py",
+    )
+    for path in (TLJH / p for p in shared):
         for module, _ in imports(path):
             top = module.split(".")[0]
             assert top in sys.stdlib_module_names or module in ours, f"{path.name}: {module}"

@@ -17,10 +17,11 @@ from tljh.cli.installer import build_parser, parse_options
 from tljh.cli.installer import run as installer_command
 from tljh.errors import InstallError
 from tljh.install import options
-from tljh.install.options import OPTIONS, InstallOptions, bootstrap_block, replace_block
+from tljh.install.bootstrap_copy import bootstrap_block, replace_block
+from tljh.install.options import OPTIONS, InstallOptions
 from tljh.system import network
 
-REGENERATE = "regenerate it: python -m tljh.install.options --write-bootstrap"
+REGENERATE = "regenerate it: python -m tljh.install.bootstrap_copy --write-bootstrap"
 
 
 def test_bootstrap_carries_the_current_block() -> None:

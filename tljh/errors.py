@@ -252,3 +252,7 @@ class PortTaken(StartFailed):
             f"stop that program (or keep it off port {port}), or give the hub another port "
             f"with 'sudo tljh-config set {key} <port>'; 'sudo ss -ltnp' lists what listens where"
         )
+
+
+class ExportError(TLJHError):
+    """An export for another deployment (``tljh export``) cannot be written as asked."""

@@ -163,6 +163,12 @@ class Layout:
         return self.prefix / "installer.log"
 
     @property
+    def install_progress(self) -> Path:
+        """Which install step runs and how the install ended (root-only 0600; read by the
+        bootstrap's progress page, see tljh.render.progress_page)."""
+        return self.prefix / "install-progress.json"
+
+    @property
     def config_log(self) -> Path:
         """Unexpected errors of tljh-config, and how interrupted applies ended (root only)."""
         return self.prefix / "tljh-config.log"

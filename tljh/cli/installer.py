@@ -21,6 +21,7 @@ from tljh.install.context import Context
 from tljh.install.dryrun import dry_run
 from tljh.install.options import InstallOptions, add_options
 from tljh.install.packages import RESTARTED_VARIABLE
+from tljh.install.progress import Progress
 from tljh.install.steps import STEPS, run_steps, setup_logging
 from tljh.layout import Layout
 
@@ -50,11 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(layout, log_file=not options.dry_run)
     ctx = Context(layout=layout, options=options)
     started = time.monotonic()
+    names = [name for name, _ in STEPS]
+    # What the progress page shows; a dry run writes no file.
+    progress = None if options.dry_run else Progress(layout.install_progress, names)
     try:
         if options.dry_run:
-            return report_dry_run(ctx, dry_run(ctx, [name for name, _ in STEPS]))
-        total = run_steps(ctx, STEPS)
+            return report_dry_run(ctx, dry_run(ctx, names))
+        assert progress is not None
+        total = run_steps(ctx, STEPS, on_step=progress.step)
     except TLJHError as e:
+        if progress is not None:
+            progress.end(ok=False)
         log.error("%s", e.render())
         log.error(
             "The full log is in %s. Fix the cause and run the installer again.",
@@ -62,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     except Exception as e:
+        if progress is not None:
+            progress.end(ok=False)
         log.error("unexpected error", exc_info=True)  # the log file only
         log.error(
             "error: the installer stopped on an unexpected error: %s: %s; the details are in %s\n"
@@ -76,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if ctx.restart_installer:
         restart(argv)
+    assert progress is not None
+    progress.end(ok=True)
     took = time.monotonic() - started
     if total == 0:
         log.info("Done in %.1f s: nothing needed to change.", took)

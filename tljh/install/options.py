@@ -2,32 +2,24 @@
 
 ``bootstrap/bootstrap.py`` runs before TLJH is installed, as one file piped
 into ``python3``, so it cannot import this module.  It carries a generated
-copy of :data:`OPTIONS` (and of the network rule of :mod:`tljh.system.network`)
-between marker comments, builds its parser from it, and forwards these
-options to ``python -m tljh.installer``.  After changing either, regenerate
-the copy::
+copy of :data:`OPTIONS` (see :mod:`tljh.install.bootstrap_copy`), builds its
+parser from it, and forwards these options to ``python -m tljh.installer``.
+After changing them, regenerate the copy::
 
-    python -m tljh.install.options --write-bootstrap
+    python -m tljh.install.bootstrap_copy --write-bootstrap
 
 A unit test fails while the copy is stale.  Standard library only (besides
-tljh.errors and tljh.system.network, which are too).
+tljh.errors, which is too).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
-import json
-import re
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tljh.errors import InstallError
-from tljh.system import network
 
 
 @dataclass(frozen=True)
@@ -232,129 +224,3 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """Add every installer option to ``parser``."""
     for option in OPTIONS:
         parser.add_argument(option.flag, **option.argparse_kwargs())
-
-
-# ------------------------------------------------------------------ the bootstrap's copy
-
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap" / "bootstrap.py"
-BLOCK_START = (
-    "# >>> generated from tljh/install/options.py by\n"
-    "# `python -m tljh.install.options --write-bootstrap`; do not edit\n"
-)
-BLOCK_END = "# <<< end of the generated block\n"
-_WIDTH = 100
-
-
-def _literal(value: object, indent: int, column: int) -> str:
-    """``value`` as Python source starting at ``column``, its inner lines at ``indent``,
-    no line longer than :data:`_WIDTH` (with a trailing comma)."""
-    pad = " " * indent
-    if isinstance(value, str):
-        text = json.dumps(value)
-        if column + len(text) + 1 <= _WIDTH:
-            return text
-        # Implicitly joined pieces, each ending at a word boundary.
-        chunks = [""]
-        for word in re.findall(r"\S*\s*", value):
-            if chunks[-1] and indent + 6 + len(chunks[-1] + word) > _WIDTH:
-                chunks.append("")
-            chunks[-1] += word
-        lines = "".join(f"{pad}    {json.dumps(chunk)}\n" for chunk in chunks)
-        return f"(\n{lines}{pad})"
-    if isinstance(value, (list, tuple, dict)):
-        inner = indent + 4
-        if isinstance(value, dict):
-            opening, closing = "{", "}"
-            items = []
-            for k, v in value.items():
-                key = json.dumps(k) + ": "
-                items.append(key + _literal(v, inner, inner + len(key)))
-        else:
-            opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
-            items = [_literal(v, inner, inner) for v in value]
-        one_line = ", ".join(items) + ("," if isinstance(value, tuple) and len(items) == 1 else "")
-        if "\n" not in one_line and column + len(one_line) + 3 <= _WIDTH:
-            return f"{opening}{one_line}{closing}"
-        lines = "".join(f"{pad}    {item},\n" for item in items)
-        return f"{opening}\n{lines}{pad}{closing}"
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    raise TypeError(f"cannot write {value!r} into the bootstrap")
-
-
-def _plain_source(func: Callable[..., object]) -> str:
-    """``func``'s source without annotations, for the bootstrap (which also has to
-    run far enough on an old Python to say that it is too old)."""
-    tree = ast.parse(inspect.getsource(func))
-    node = tree.body[0]
-    assert isinstance(node, ast.FunctionDef)
-    for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
-        arg.annotation = None
-    node.returns = None
-    return ast.unparse(tree) + "\n"
-
-
-def bootstrap_block() -> str:
-    """The generated block of ``bootstrap/bootstrap.py``, markers included.
-
-    It holds the options and the network rule as data, and the functions that
-    apply the rule, so that the bootstrap maps the environment exactly as
-    :func:`tljh.system.network.package_env` does.
-    """
-    data: list[tuple[str, object]] = [
-        ("INSTALL_OPTIONS", tuple((o.flag, o.argparse_kwargs()) for o in OPTIONS)),
-        ("CA_BUNDLE_VARIABLES", network.CA_BUNDLE_VARIABLES),
-        ("CA_BUNDLE_EXPORTS", network.CA_BUNDLE_EXPORTS),
-        ("MIRROR_VARIABLES", network.MIRROR_VARIABLES),
-        ("TOOL_DEFAULTS", network.TOOL_DEFAULTS),
-    ]
-    body = "".join(f"{name} = {_literal(value, 0, len(name) + 3)}\n" for name, value in data)
-    body += "".join(f"\n\n{_plain_source(f)}" for f in (network.ca_bundle, network.package_env))
-    # The formatter would re-wrap the generated text, which the staleness test
-    # compares byte for byte.
-    return f"{BLOCK_START}# fmt: off\n{body}# fmt: on\n{BLOCK_END}"
-
-
-def replace_block(script: str, block: str) -> str:
-    """``script`` with its generated block replaced by ``block``.
-
-    Raises :class:`InstallError` when the marker comments are missing.
-    """
-    start = script.find(BLOCK_START)
-    end = script.find(BLOCK_END, start)
-    if start < 0 or end < 0:
-        raise InstallError(
-            "the marker comments of the generated block are missing from the bootstrap script",
-            "restore them ('git diff bootstrap/bootstrap.py' shows what was removed), "
-            "then run 'python -m tljh.install.options --write-bootstrap' again",
-        )
-    return script[:start] + block + script[end + len(BLOCK_END) :]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tljh.install.options",
-        description="Print the block of bootstrap/bootstrap.py generated from the installer's "
-        "options and network rule, or write it into the script.",
-    )
-    parser.add_argument(
-        "--write-bootstrap",
-        action="store_true",
-        help=f"replace the generated block of {BOOTSTRAP} (a source checkout's)",
-    )
-    args = parser.parse_args(argv)
-    if not args.write_bootstrap:
-        sys.stdout.write(bootstrap_block())
-        return 0
-    script = BOOTSTRAP.read_text()
-    updated = replace_block(script, bootstrap_block())
-    if updated != script:
-        BOOTSTRAP.write_text(updated)
-        print(f"updated {BOOTSTRAP}")
-    else:
-        print(f"{BOOTSTRAP} is up to date")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tljh.install.accounts import step_groups, step_service_users, step_sudoers
 from tljh.install.admins import step_admin_passwords
@@ -74,13 +74,20 @@ def setup_logging(layout: Layout, log_file: bool = True) -> None:
     root.addHandler(logfile)
 
 
-def run_steps(ctx: Context, steps: Sequence[tuple[str, Step]]) -> int:
+def run_steps(
+    ctx: Context,
+    steps: Sequence[tuple[str, Step]],
+    on_step: Callable[[str], None] | None = None,
+) -> int:
     """Run ``steps`` in order, logging each change; return how many changes there were.
 
+    ``on_step`` is told the name of each step before it runs (the progress page).
     Stops early when a step asks for a fresh installer process (``ctx.restart_installer``).
     """
     total = 0
     for name, step in steps:
+        if on_step is not None:
+            on_step(name)
         started = time.monotonic()
         changes = step(ctx)
         took = time.monotonic() - started

@@ -5,7 +5,7 @@ likely set pip's or requests' variables already; uv, OpenSSL and pip each
 read other names.  The rule for which variable wins is the data below, and
 it is the same everywhere: ``bootstrap/bootstrap.py`` (which runs before TLJH
 is installed and may import nothing of ours) carries a generated copy of it
-(``python -m tljh.install.options --write-bootstrap``).  Proxy variables
+(``python -m tljh.install.bootstrap_copy --write-bootstrap``).  Proxy variables
 (``http_proxy``, ``https_proxy``, ``no_proxy``) are read under the same
 names by every tool and are passed on as they are.
 
