@@ -44,6 +44,12 @@ def test_every_upstream_tljh_config_form(hub_url: str) -> None:
     proc = tljh("set", "users.extra_user_groups.tljh-upstream-group", "groupie")
     assert proc.returncode == 0, proc.stderr
     assert "tljh-upstream-group:\n    - groupie\n" in CONFIG.read_text()
+    # Upstream's entry point, run as python3 -m tljh.config.
+    proc = subprocess.run(
+        [HUB_PYTHON, "-m", "tljh.config", "show"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tljh-upstream-group:" in proc.stdout
     # --no-validate saves what validation refuses, before or after the command ...
     proc = tljh("--no-validate", "set", "tljh_upstream_plugin.level", "3")
     assert proc.returncode == 0, proc.stderr
