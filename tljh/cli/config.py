@@ -400,7 +400,7 @@ def _dry_run_reload(args: argparse.Namespace) -> int:
     from tljh.apply.session import reload_plan
 
     layout = Layout.from_env()
-    plan = reload_plan(layout, args.component)
+    plan = reload_plan(layout, args.component, say=_say)
     print("Dry run: nothing is changed or restarted.")
     if not plan.components:
         print("Nothing would restart: the hub and the proxy already run with this configuration.")
