@@ -40,6 +40,14 @@ def dummy_auth() -> None:
 
 
 def test_every_upstream_tljh_config_form(hub_url: str) -> None:
+    before = CONFIG.read_bytes()
+    try:
+        _every_form(hub_url)
+    finally:
+        CONFIG.write_bytes(before)
+
+
+def _every_form(hub_url: str) -> None:
     # Upstream's docs: 'set' on an entry of users.extra_user_groups.
     proc = tljh("set", "users.extra_user_groups.tljh-upstream-group", "groupie")
     assert proc.returncode == 0, proc.stderr
@@ -55,10 +63,14 @@ def test_every_upstream_tljh_config_form(hub_url: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "saved WITHOUT validation" in proc.stderr
     assert "tljh_upstream_plugin: unknown key" in proc.stderr
+    proc = tljh("set", "limits.memroy", "1G", "--no-validate")
+    assert proc.returncode == 0, proc.stderr
+    assert "limits.memroy: unknown key" in proc.stderr
+    assert tljh("unset", "limits.memroy").returncode == 0
     # ... and --validate (the default) refuses it.
-    proc = tljh("set", "tljh_upstream_plugin.level", "4", "--validate")
+    proc = tljh("--validate", "set", "limits.memroy", "1G")
     assert proc.returncode == 1
-    assert "tljh_upstream_plugin: unknown key" in proc.stderr
+    assert "limits.memroy: unknown key; did you mean limits.memory?" in proc.stderr
     # reload with no argument, hub, proxy: the unknown key is named, not fatal.
     hub_pid = unit_property("jupyterhub", "MainPID")
     proc = tljh("reload")
@@ -74,8 +86,6 @@ def test_every_upstream_tljh_config_form(hub_url: str) -> None:
     proc = tljh("--no-validate", "reload", "hub")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert unit_property("jupyterhub", "MainPID") != hub_pid
-    proc = tljh("unset", "tljh_upstream_plugin.level")
-    assert proc.returncode == 0, proc.stderr
 
     # The hub runs with the group: the student's account is in it.
     client = HubClient(hub_url)
@@ -86,7 +96,6 @@ def test_every_upstream_tljh_config_form(hub_url: str) -> None:
         assert "jupyter-groupie" in members, members
     finally:
         client.stop_server()
-        assert tljh("unset", "users.extra_user_groups").returncode == 0
 
 
 SCRIPT = textwrap.dedent(
