@@ -27,7 +27,9 @@ import http.server
 import json
 import os
 import platform
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -146,6 +148,7 @@ PROGRESS_FILE = "install-progress.json"
 PROGRESS_RUN_VARIABLE = "TLJH_PROGRESS_RUN"
 INSTALL_STEPS = (
     "directories",
+    "migration",
     "hub packages",
     "config",
     "admin passwords",
@@ -160,7 +163,9 @@ INSTALL_STEPS = (
     "proxy config",
     "systemd units",
     "tljh-config",
+    "hub database",
     "services",
+    "migration done",
     "post-install hooks",
 )
 PROGRESS_FORMAT = 1
@@ -762,6 +767,102 @@ def install_tljh(hub_env, uv, spec, dev, env):
             json.dump(stamp, f)
 
 
+# ---------------------------------------------------------------- upstream TLJH
+
+# A server installed by upstream TLJH (jupyterhub/the-littlest-jupyterhub) has the
+# same layout and package name; the installer takes it over.  What it replaces is
+# kept in state/upstream/ (docs/howto/from-upstream.md says how to go back).
+UPSTREAM_DIR = os.path.join("state", "upstream")
+MIGRATION_RECORD = "migration.json"
+
+
+def upstream_tljh(hub_env):
+    """The version of upstream TLJH installed in ``hub_env``; None if it is not upstream's.
+
+    Both share the package name and often the version: only ours has tljh/layout.py.
+    """
+    for site in sorted(glob.glob(os.path.join(hub_env, "lib", "python3*", "site-packages"))):
+        infos = glob.glob(os.path.join(site, PACKAGE_NAME.replace("-", "_") + "-*.dist-info"))
+        package = os.path.join(site, "tljh")
+        if infos and os.path.isdir(package):
+            if os.path.exists(os.path.join(package, "layout.py")):
+                return None
+            return _metadata_fields(os.path.join(infos[0], "METADATA")).get("Version", "unknown")
+    return None
+
+
+def installed_version(hub_env, name):
+    """The version of the distribution ``name`` in ``hub_env``, read from its files."""
+    pattern = os.path.join(hub_env, "lib", "python3*", "site-packages", name + "-*.dist-info")
+    for info in sorted(glob.glob(pattern)):
+        fields = _metadata_fields(os.path.join(info, "METADATA"))
+        if fields.get("Name", "").lower() == name.lower():
+            return fields.get("Version")
+    return None
+
+
+def _write_record(path, record):
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".new", path)
+
+
+def take_over_upstream(prefix, hub_env):
+    """Move upstream's hub environment aside, into state/upstream/; None if not upstream.
+
+    Returns the migration record the installer continues from.  Running servers and
+    the running hub keep going; the installer restarts the hub on the new environment.
+    """
+    version = upstream_tljh(hub_env)
+    if version is None:
+        return None
+    kept_dir = os.path.join(prefix, UPSTREAM_DIR)
+    kept_env = os.path.join(kept_dir, "hub-env")
+    if os.path.lexists(kept_env):
+        fail(
+            f"upstream TLJH {version} is installed, and {kept_env} (what an earlier "
+            "migration kept) is in the way",
+            f"move {kept_env} elsewhere (or delete it if you do not need to go back to "
+            "that version), then run this again",
+        )
+    for path in (os.path.join(prefix, "state"), kept_dir):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    jupyterhub = installed_version(hub_env, "jupyterhub") or "unknown"
+    record = {
+        "tljh": version,
+        "jupyterhub": jupyterhub,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "started",
+        "hub_env": kept_env,
+    }
+    _write_record(os.path.join(kept_dir, MIGRATION_RECORD), record)
+    log(
+        f"migration: found upstream TLJH {version} (JupyterHub {jupyterhub}); taking it over. "
+        f"Its hub environment is kept in {kept_env}"
+    )
+    shutil.move(hub_env, kept_env)  # a rename, unless state/ is another filesystem
+    return record
+
+
+def give_back_upstream(prefix, hub_env, record):
+    """Put upstream's hub environment back after the bootstrap failed before the installer."""
+    kept_env = record["hub_env"]
+    if not os.path.isdir(kept_env):
+        return
+    if os.path.lexists(hub_env):
+        shutil.rmtree(hub_env, ignore_errors=True)
+    shutil.move(kept_env, hub_env)
+    record["status"] = "rolled back"
+    _write_record(os.path.join(prefix, UPSTREAM_DIR, MIGRATION_RECORD), record)
+    log(
+        f"migration: stopped early; upstream's hub environment is back in {hub_env} and "
+        "the server runs upstream TLJH as before. Fix the cause and run this again"
+    )
+
+
 # ---------------------------------------------------------------- progress
 
 # The install's status file (path, status) once the install has started.
@@ -813,12 +914,12 @@ class ProgressServer(http.server.ThreadingHTTPServer):
         super().server_bind()
 
 
-def make_progress_server(port, status_path, log_path, run, installer_running):
-    """A server (bound, not yet serving) that answers every GET with the progress page
-    of ``run``, rendered from the status file at ``status_path``.
+def make_progress_server(port, log_path, current):
+    """A server (bound, not yet serving) that answers every GET with the progress page.
 
-    It reads that file and nothing else: never the install log, which may hold
-    passwords.  ``installer_running()`` says whether the install is still under way.
+    ``current()`` returns the status to show (or None) and whether the install
+    is still under way.  The server reads no file at all: it may run as nobody,
+    and it can never show the install log, which may hold passwords.
     """
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -835,10 +936,8 @@ def make_progress_server(port, status_path, log_path, run, installer_running):
             if self.path.split("?")[0] == "/favicon.ico":
                 self.send_error(404)
                 return
-            status = load_progress(status_path)
-            if status is not None and status["run"] != run:
-                status = None
-            page = render_progress_page(status, installer_running(), log_path).encode()
+            status, running = current()
+            page = render_progress_page(status, running, log_path).encode()
             self.send_response(200)
             for name, value in progress_page_headers():
                 self.send_header(name, value)
@@ -862,17 +961,46 @@ def make_progress_server(port, status_path, log_path, run, installer_running):
     return IPv4Server(("", port), Handler)
 
 
-def start_progress_page(prefix, run, earlier_page, port=80):
-    """Serve the progress page on ``port`` from a child process; return its pid (or None).
+def drop_privileges():
+    """Become nobody: what answers the internet must not be root."""
+    try:
+        entry = pwd.getpwnam("nobody")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        uid = gid = 65534
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
 
-    The installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy
-    needs the port.  If the install stops before that, the child keeps saying
-    so for PROGRESS_LINGER_SECONDS, or until another install run starts.
-    ``earlier_page``: the last run did not finish, so its page may still hold
-    the port for a moment.
+
+def serve_progress(server, shown, updates):
+    """Serve the page as nobody, showing what arrives on ``updates`` (a pipe of JSON
+    lines ``[status, installer_running]``) by putting it into ``shown``, which the
+    server's ``current()`` reads; stop when the pipe closes."""
+    drop_privileges()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with os.fdopen(updates) as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError):
+                status, running = json.loads(line)
+                shown[:] = [read_progress(json.dumps(status)), bool(running)]
+    server.shutdown()
+
+
+def start_progress_page(prefix, run, earlier_page, port=80):
+    """Serve the progress page on ``port`` from child processes; return the pid to stop.
+
+    The child (root) reads the root-only status file every second and hands
+    what to show to its own child, which serves the page as nobody.  The
+    installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy needs
+    the port; it stops the server first.  If the install stops before that,
+    the page keeps saying so for PROGRESS_LINGER_SECONDS, or until another
+    install run starts.  ``earlier_page``: the last run did not finish, so its
+    page may still hold the port for a moment.
     """
     status_path = os.path.join(prefix, PROGRESS_FILE)
     parent = os.getpid()
+    shown = [None, True]
 
     def installer_running():
         return os.getppid() == parent
@@ -883,7 +1011,7 @@ def start_progress_page(prefix, run, earlier_page, port=80):
     deadline = time.monotonic() + (3 if earlier_page else 0)
     while server is None:
         try:
-            server = make_progress_server(port, status_path, LOG_FILE, run, installer_running)
+            server = make_progress_server(port, LOG_FILE, lambda: tuple(shown))
         except OSError as e:
             if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
                 log(f"progress page: not shown, port {port} is in use ({e.strerror})")
@@ -894,25 +1022,52 @@ def start_progress_page(prefix, run, earlier_page, port=80):
         server.server_close()
         log(f"progress page: serving on port {port}")
         return pid
+    server_pid = 0
     try:
         # Not the install's terminal or pipe: whoever reads the install's output
         # (a pipe into tee, a test) sees its end when the installer exits.
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        gone_since = None
-        while True:
-            time.sleep(1)
-            status = load_progress(status_path)
-            if status is None or status["run"] != run or status["outcome"] == "done":
-                break
-            if not installer_running():
-                gone_since = gone_since or time.monotonic()
-                if time.monotonic() - gone_since > PROGRESS_LINGER_SECONDS:
+        read_end, write_end = os.pipe()
+        server_pid = os.fork()
+        if server_pid == 0:
+            try:
+                os.close(write_end)
+                serve_progress(server, shown, read_end)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        server.server_close()
+
+        def stop(signum, frame):
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        with os.fdopen(write_end, "w") as updates:
+            gone_since = None
+            sent = None
+            while True:
+                status = load_progress(status_path)
+                if status is None or status["run"] != run or status["outcome"] == "done":
                     break
-        server.shutdown()
+                running = installer_running()
+                if not running:
+                    gone_since = gone_since or time.monotonic()
+                    if time.monotonic() - gone_since > PROGRESS_LINGER_SECONDS:
+                        break
+                update = json.dumps([status, running])
+                if update != sent:
+                    updates.write(update + "\n")
+                    updates.flush()
+                    sent = update
+                time.sleep(1)
     finally:
+        # The server must be gone (and port 80 free) when this process is.
+        if server_pid:
+            with contextlib.suppress(OSError):
+                os.kill(server_pid, signal.SIGTERM)
+                os.waitpid(server_pid, 0)
         os._exit(0)
 
 
@@ -972,6 +1127,15 @@ def dry_run(prefix, environ, argv, version):
     if missing:
         log("system packages: would install " + " ".join(missing))
     python = os.path.join(prefix, "hub", "bin", "python3")
+    upstream = upstream_tljh(os.path.join(prefix, "hub"))
+    if upstream is not None:
+        log(
+            f"migration: would take over upstream TLJH {upstream}: a new hub environment "
+            f"(upstream's kept in {os.path.join(prefix, UPSTREAM_DIR)}), its database upgraded "
+            "(a copy kept), new units and sudoers; config.yaml, users, passwords, homes and "
+            "the user environment stay"
+        )
+        sys.exit(0)
     if not python_works(python):
         log(
             f"hub environment: would create it in {prefix}/hub and install TLJH and "
@@ -1039,11 +1203,23 @@ def main(argv=None):
     progress_step("system packages")
     ensure_apt_packages(env)
     progress_step("hub environment")
-    plugins = ensure_hub_env(hub_env, env, prefix)
-    uv = ensure_uv(hub_env, env)
-    progress_step("TLJH package")
-    dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
-    install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
+    upstream = take_over_upstream(prefix, hub_env)
+    try:
+        plugins = ensure_hub_env(hub_env, env, prefix)
+        if upstream:
+            # Plugins installed into upstream's environment keep their hooks.
+            kept = installed_plugin_specs(upstream["hub_env"])
+            if kept:
+                log("migration: the plugins of upstream's hub environment: " + " ".join(kept))
+            plugins += kept
+        uv = ensure_uv(hub_env, env)
+        progress_step("TLJH package")
+        dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
+        install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
+    except BaseException:
+        if upstream:
+            give_back_upstream(prefix, hub_env, upstream)
+        raise
     log("bootstrap done in %.1f s; starting the TLJH installer" % (time.monotonic() - started))
 
     python = os.path.join(hub_env, "bin", "python3")
