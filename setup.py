@@ -38,6 +38,13 @@ setup(
             "ruff>=0.6",
             "import-linter>=2.1,<3",
             "mypy>=1.10",
+            # tests/test_export_z2jh_chart.py runs the Zero to JupyterHub chart's hub
+            # configuration: what it imports, and the schema check of its values.
+            "jupyterhub-kubespawner>=7,<8",
+            "kubernetes_asyncio",
+            "pycurl>=7.45",
+            "pyyaml>=6",
+            "jsonschema>=4",
             # the documentation site (./dev docs): Sphinx + MyST, as upstream TLJH
             "sphinx>=8,<10",
             "myst-parser>=4,<6",

@@ -88,8 +88,9 @@ def config_reference() -> str:
         "`sudo tljh-config edit`, then apply them with `sudo tljh-config reload` (or add "
         "`--apply` to the command); changes to `http`, `https` and `traefik_api` restart "
         "the proxy too.  See "
-        "[Changing the configuration safely](../topics/config-changes.md).  Unknown keys "
-        "are errors.  Names in angle brackets are chosen by you, e.g. "
+        "[Changing the configuration safely](../topics/config-changes.md).  "
+        "`tljh-config` refuses unknown keys; the installer and the hub name them in a "
+        "warning and go on without them.  Names in angle brackets are chosen by you, e.g. "
         "`auth.<ClassName>.<option>` stands for `auth.GitHubOAuthenticator.client_id`.",
         "",
     ]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tljh.apply.session import change_session, installed_layout, reload_config
+from tljh.apply.session import _refuse_invalid, change_session, installed_layout, reload_config
 from tljh.config.store import ConfigFiles, config_lock
 from tljh.errors import ConfigError, ConfigValidationError, LockedError
 from tljh.layout import Layout
@@ -63,3 +63,16 @@ def test_reload_refuses_an_invalid_config(
     assert "'sudo tljh-config edit'" in info.value.hint
     # Not even a known-good snapshot was taken: state/ holds only the config lock.
     assert [p.name for p in layout.state_dir.iterdir()] == [layout.config_lock.name]
+
+
+def test_reload_names_an_unknown_key_and_does_not_refuse_for_it(tmp_path: Path) -> None:
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir(parents=True)
+    layout.config_file.write_text("limts:\n  memory: 1G\n")
+    said: list[str] = []
+    _refuse_invalid(layout, said.append)  # the check reload makes before it restarts
+    assert len(said) == 1 and "limts: unknown key; did you mean limits?" in said[0]
+    layout.config_file.write_text("limts: {}\nlimits:\n  memory: lots\n")
+    with pytest.raises(ConfigValidationError) as info:
+        _refuse_invalid(layout, said.append)
+    assert [p.path for p in info.value.problems] == ["limits.memory"]

@@ -324,3 +324,68 @@ def test_show_and_validate_say_the_hub_runs_on_known_good(
     assert "limits.memory: not a size" in err
     main(["show"])  # the hub process has gone since
     assert "known-good" not in capsys.readouterr().err
+
+
+# --- upstream's forms -----------------------------------------------------------------
+
+
+def test_set_on_a_group_of_extra_user_groups_stores_a_list_of_that_user(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As upstream's docs write it; upstream stored the bare name, which its
+    # spawner refused at every server start.
+    assert run(cfg, "set", "users.extra_user_groups.group1", "user1") == 0
+    assert cfg.read_text() == "users:\n  extra_user_groups:\n    group1:\n    - user1\n"
+    assert "Set users.extra_user_groups.group1 = ['user1']." in capsys.readouterr().out
+    assert run(cfg, "add-item", "users.extra_user_groups.group1", "user2") == 0
+    assert "- user1\n    - user2\n" in cfg.read_text()
+    # set replaces, as set does
+    assert run(cfg, "set", "users.extra_user_groups.group1", "user3") == 0
+    assert "group1:\n    - user3\n" in cfg.read_text()
+
+
+def test_set_on_a_fixed_list_is_still_refused(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg.write_text("users:\n  admin:\n  - ada\n  - bob\n")
+    assert run(cfg, "set", "users.admin", "eve") == 1
+    assert "add-item users.admin eve" in capsys.readouterr().err
+    assert "bob" in cfg.read_text()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_no_validate_saves_and_lists_what_it_let_through(
+    cfg: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    args = ["set", "limits.memroy", "1G"]
+    args = ["--no-validate", *args] if where == "before" else [*args, "--no-validate"]
+    assert run(cfg, *args) == 0
+    assert cfg.read_text() == "limits:\n  memroy: 1G\n"
+    err = capsys.readouterr().err
+    assert "saved WITHOUT validation" in err
+    assert "limits.memroy: unknown key; did you mean limits.memory?" in err
+    # Kept in the history like any change, and undone like any change.
+    assert run(cfg, "--no-validate", "unset", "limits.memroy") == 0
+    assert len(list_history(ConfigFiles.for_file(cfg))) == 1
+
+
+def test_validate_is_the_default(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(cfg, "--validate", "set", "limits.memory", "lots") == 1
+    assert run(cfg, "set", "limits.memory", "1G", "--validate") == 0
+    assert run(cfg, "--no-validate", "add-item", "users.admin", "1234", "--type", "int") == 0
+    assert "users.admin: 1234 is a number" in capsys.readouterr().err
+    assert run(cfg, "--no-validate", "remove-item", "users.admin", "1234", "--type", "int") == 0
+    assert run(cfg, "--validate", "show") == 0
+
+
+def test_reload_takes_no_component_hub_or_proxy() -> None:
+    from tljh.cli.config import COMMANDS
+    from tljh.cli.config_args import build_parser
+
+    parser = build_parser(COMMANDS)
+    assert parser.parse_args(["reload"]).component == "hub"
+    assert parser.parse_args(["reload", "hub"]).component == "hub"
+    assert parser.parse_args(["reload", "proxy"]).component == "proxy"
+    assert parser.parse_args(["--no-validate", "reload", "proxy"]).validate is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reload", "database"])

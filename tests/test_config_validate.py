@@ -12,7 +12,19 @@ import pytest
 from tljh.config.history import list_history
 from tljh.config.schema import DEFAULTS, plugin_schema
 from tljh.config.store import read_config, update_config
-from tljh.config.validate import check, key_problem, validate
+from tljh.config.validate import (
+    KEY_NAME,
+    RENAMED_KEY,
+    UNKNOWN_KEY,
+    VALUE,
+    blocking,
+    check,
+    ignored_keys_warning,
+    key_problem,
+    runnable,
+    split_problems,
+    validate,
+)
 from tljh.config.values import parse_value
 from tljh.errors import ConfigValidationError, Problem
 from tljh.layout import Layout
@@ -331,7 +343,7 @@ def test_extra_schema_cannot_redefine_core_keys() -> None:
 
 def test_key_problem_suggests() -> None:
     assert key_problem("limits.memroy") == Problem(
-        "limits.memroy", "unknown key; did you mean limits.memory?"
+        "limits.memroy", "unknown key; did you mean limits.memory?", kind=UNKNOWN_KEY
     )
     assert str(key_problem("limits.memroy")) == (
         "limits.memroy: unknown key; did you mean limits.memory?"
@@ -422,6 +434,7 @@ def test_key_problem_is_structured() -> None:
     assert key_problem("auth.GithubOAuthenticator.client_id") == Problem(
         "auth.GithubOAuthenticator",
         "unknown class name; did you mean auth.GitHubOAuthenticator? (case matters)",
+        kind=UNKNOWN_KEY,
     )
     # A value problem of the probe (null where a value is needed) is not one.
     assert key_problem("http.port") is None
@@ -435,3 +448,72 @@ def test_problem_prints_as_one_line() -> None:
     error = ConfigValidationError([Problem("a", "one"), Problem("b", "two")])
     assert error.message == "2 problems in the config:\n  a: one\n  b: two"
     assert ConfigValidationError([Problem("a", "one")]).message == "a: one"
+
+
+# --- what stops what (blocking) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [
+        ({"limts": {"memory": "1G"}}, UNKNOWN_KEY),
+        ({"limits": {"memroy": "1G"}}, UNKNOWN_KEY),
+        ({"auth": {"Type": "dummy"}}, UNKNOWN_KEY),
+        ({"auth": {"GithubOAuthenticator": {"client_id": "x"}}}, UNKNOWN_KEY),
+        ({"users": {"whitelist": ["a"]}}, RENAMED_KEY),
+        ({"users": {"extra_user_groups": {"Bad Group": ["a"]}}}, KEY_NAME),
+        ({"limits": {"memory": "lots"}}, VALUE),
+        ({"https": {"enabled": True}}, VALUE),
+    ],
+)
+def test_each_problem_has_a_kind(config: dict[str, Any], kind: str) -> None:
+    assert [p.kind for p in validate(config)] == [kind]
+
+
+def test_a_change_refuses_every_problem_running_only_values() -> None:
+    unknown = validate({"limts": {"memory": "1G"}})[0]
+    renamed = validate({"users": {"blacklist": ["x"]}})[0]
+    value = validate({"limits": {"memory": "lots"}})[0]
+    for problem in (unknown, renamed, value):
+        assert blocking(problem, "change")
+    assert not blocking(unknown, "run")
+    assert blocking(renamed, "run")  # ignoring it would let banned users in
+    assert blocking(value, "run")
+    assert split_problems([unknown, value], "run") == ([value], [unknown])
+
+
+def test_check_for_running_returns_the_keys_it_goes_on_without() -> None:
+    config = {"limts": {"memory": "1G"}, "limits": {"memory": "2G"}}
+    with pytest.raises(ConfigValidationError, match="limts: unknown key; did you mean limits"):
+        check(config)
+    ignored = check(config, reader="run")
+    assert [str(p) for p in ignored] == ["limts: unknown key; did you mean limits?"]
+    with pytest.raises(ConfigValidationError, match=r"limits\.memory"):
+        check({"limts": 1, "limits": {"memory": "lots"}}, reader="run")
+
+
+def test_runnable_leaves_out_unknown_keys_only() -> None:
+    config = {
+        "limits": {"memory": "2G", "memroy": "1G"},
+        "limts": {"cpu": 1},
+        "users": {"admin": ["ms.frizzle"]},
+    }
+    runs, ignored = runnable(config)
+    assert runs == {"limits": {"memory": "2G"}, "users": {"admin": ["ms.frizzle"]}}
+    assert sorted(p.path for p in ignored) == ["limits.memroy", "limts"]
+    assert config["limts"] == {"cpu": 1}  # the caller's config is not changed
+
+
+def test_runnable_drops_an_unknown_key_under_a_dotted_user_name() -> None:
+    runs, ignored = runnable({"limits": {"users": {"ms.frizzle": {"memroy": "1G"}}}})
+    assert [p.parts for p in ignored] == [("limits", "users", "ms.frizzle", "memroy")]
+    assert runs == {"limits": {"users": {"ms.frizzle": {}}}}
+
+
+def test_ignored_keys_warning_names_each_key() -> None:
+    _, ignored = runnable({"limts": {}, "memory": "1G"})
+    text = ignored_keys_warning("/opt/tljh/config/config.yaml", ignored)
+    assert text.startswith("warning: /opt/tljh/config/config.yaml has 2 keys TLJH does not know")
+    assert "\n  limts: unknown key; did you mean limits?" in text
+    assert "\n  memory: unknown key; did you mean limits.memory?" in text
+    assert "hint: " in text

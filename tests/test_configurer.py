@@ -382,12 +382,32 @@ def test_upstream_entry_points_validate_first(
     layout.state_dir.mkdir()
     layout.traefik_api_secret.write_text("from-secret")
     c = Config()
-    for bad in ({"limits": {"memory": "2 gigs"}}, {"users": {"admin": [1234]}}, {"nope": 1}):
+    for bad in ({"limits": {"memory": "2 gigs"}}, {"users": {"admin": [1234]}}):
         with pytest.raises(ConfigValidationError):
             apply_config(bad, c)
     layout.config_file.write_text("limits:\n  memory: lots\n")
     with pytest.raises(ConfigValidationError):
         load_config()
+
+
+def test_upstream_entry_points_warn_about_unknown_keys_and_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the hub: a key this release does not know is named, and left out.
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path))
+    layout = Layout(prefix=tmp_path)
+    layout.config_dir.mkdir()
+    layout.state_dir.mkdir()
+    layout.traefik_api_secret.write_text("from-secret")
+    layout.config_file.write_text("nope: 1\nlimits:\n  memory: 1G\n")
+    config = load_config()
+    assert "nope" not in config
+    assert config["limits"]["memory"] == "1G"
+    assert "nope: unknown key" in capsys.readouterr().err
+    c = Config()
+    apply_config({"nope": 1, "user_environment": {"default_app": "classic"}}, c)
+    assert c.Spawner.default_url == "/tree"
+    assert "nope: unknown key" in capsys.readouterr().err
 
 
 GIB = 1024**3

@@ -24,7 +24,16 @@ from tljh.apply.doctor import (
     judge_unit,
     judge_user_env,
 )
-from tljh.apply.findings import FAIL, OK, WARN, Finding, exit_status, judged_config, render
+from tljh.apply.findings import (
+    FAIL,
+    OK,
+    WARN,
+    Finding,
+    config_finding,
+    exit_status,
+    judged_config,
+    render,
+)
 from tljh.apply.status import UnitFacts, judge_memory, judge_routes, routed_users
 from tljh.apply.users import UserRow
 from tljh.cli import logs
@@ -76,6 +85,22 @@ def test_judged_config_falls_back_to_known_good_then_defaults(layout: Layout) ->
 
     layout.config_file.write_text("http: [unclosed\n")
     assert judged_config(layout).problems  # a file that does not parse is a problem too
+
+
+def test_unknown_keys_are_a_warning_and_the_current_file_is_used(layout: Layout) -> None:
+    layout.config_dir.mkdir()
+    layout.config_file.write_text("http:\n  port: 8080\n  prot: 81\n")
+    judged = judged_config(layout)
+    assert (judged.source, judged.problems, judged.config["http"]) == (
+        "current",
+        [],
+        {"address": judged.config["http"]["address"], "port": 8080},
+    )
+    assert [p.path for p in judged.ignored] == ["http.prot"]
+    finding = config_finding(judged, layout)
+    assert finding.level == WARN
+    assert "http.prot: unknown key; did you mean http.port?" in finding.detail
+    assert "tljh-config edit" in finding.fix
 
 
 # --- doctor's judgements ----------------------------------------------------------------

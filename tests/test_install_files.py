@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import mode
 
+from tljh.errors import ConfigValidationError
 from tljh.install.context import Context
 from tljh.install.files import step_config, step_directories, step_tljh_config_link
 from tljh.install.options import InstallOptions
@@ -79,3 +80,28 @@ def test_both_commands_are_linked_once(tmp_path: Path) -> None:
     assert os.readlink(lay.tljh_link) == str(lay.hub_env / "bin" / "tljh")
     assert os.readlink(lay.tljh_config_link) == str(lay.hub_env / "bin" / "tljh-config")
     assert step_tljh_config_link(ctx) == []
+
+
+def test_an_unknown_key_is_named_and_the_install_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = context(tmp_path, ("ada",))
+    step_directories(ctx)
+    text = "# kept\nlimts:\n  memory: 1G\nlimits:\n  memory: 2G\n"
+    ctx.layout.config_file.write_text(text)
+    with caplog.at_level("WARNING"):
+        assert "made admin: ada" in step_config(ctx)
+    assert "limts: unknown key; did you mean limits?" in caplog.text
+    assert "limts" not in ctx.config
+    assert ctx.config["limits"]["memory"] == "2G"
+    # The file keeps the key: it is the admin's to correct.
+    saved = ctx.layout.config_file.read_text()
+    assert saved.startswith("# kept\nlimts:\n  memory: 1G\n") and "- ada" in saved
+
+
+def test_a_value_that_cannot_be_applied_still_stops_the_install(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    step_directories(ctx)
+    ctx.layout.config_file.write_text("limits:\n  memory: lots\n")
+    with pytest.raises(ConfigValidationError, match=r"limits\.memory"):
+        step_config(ctx)

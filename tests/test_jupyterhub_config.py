@@ -95,6 +95,23 @@ def test_invalid_config_stops_with_readable_message(
     assert "Traceback" not in err
 
 
+def test_unknown_key_is_named_and_the_hub_starts_on_the_current_file(
+    layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Known-good files exist, but an unknown key is no reason to use them.
+    layout.config_known_good_dir.mkdir()
+    (layout.config_known_good_dir / "config.yaml").write_text("users:\n  admin: [old]\n")
+    layout.config_file.write_text("users:\n  admin: [boss]\nlimts:\n  memory: 1G\n")
+    c = Config()
+    hub_config.configure(c, layout)
+    assert c.UserCreatingSpawner.sudo_users == {"boss"}
+    err = capsys.readouterr().err
+    assert "warning: " in err
+    assert "limts: unknown key; did you mean limits?" in err
+    assert "known-good" not in err
+    assert read_fallback(layout) is None
+
+
 def test_invalid_config_starts_on_known_good(
     layout: Layout, plugin: Plugin, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -167,7 +184,7 @@ def test_importing_the_module_configures_nothing() -> None:
 
 
 def test_real_hub_refuses_invalid_config(layout: Layout) -> None:
-    layout.config_file.write_text("http:\n  prot: 80\n")
+    layout.config_file.write_text("http:\n  port: eighty\n")
     env = dict(os.environ, TLJH_INSTALL_PREFIX=str(layout.prefix))
     proc = subprocess.run(
         [sys.executable, "-m", "jupyterhub", "-f", hub_config.__file__],
@@ -179,7 +196,7 @@ def test_real_hub_refuses_invalid_config(layout: Layout) -> None:
         check=False,
     )
     assert proc.returncode == 1
-    assert "http.prot" in proc.stderr
+    assert "http.port" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 

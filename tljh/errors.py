@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class TLJHError(Exception):
@@ -52,6 +52,15 @@ class Problem:
     hint: str = ""
     #: For a problem with one item of the list at ``path``: its index.
     item: int | None = None
+    #: What kind of problem it is, so callers decide without reading the
+    #: message: ``"value"`` (a value that cannot be applied), ``"unknown-key"``
+    #: (a key TLJH does not know), ``"renamed-key"`` (a key of an older
+    #: release, now called something else) or ``"key-name"`` (a name that
+    #: cannot be used as a key here, e.g. an invalid group name).
+    #: :func:`tljh.config.validate.blocking` is the rule that reads it.
+    kind: str = "value"
+    #: The key path as its parts, for names that hold dots (not compared).
+    parts: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -243,3 +252,7 @@ class PortTaken(StartFailed):
             f"stop that program (or keep it off port {port}), or give the hub another port "
             f"with 'sudo tljh-config set {key} <port>'; 'sudo ss -ltnp' lists what listens where"
         )
+
+
+class ExportError(TLJHError):
+    """An export for another deployment (``tljh export``) cannot be written as asked."""

@@ -9,12 +9,12 @@ unit-tested without a server.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tljh.config.schema import with_defaults
 from tljh.config.store import ConfigFiles, load_checked_config, read_config
-from tljh.config.validate import validate
+from tljh.config.validate import runnable, split_problems, validate
 from tljh.errors import ConfigError, Problem
 from tljh.layout import Layout
 
@@ -70,19 +70,24 @@ class JudgedConfig:
     config: dict[str, Any]
     #: Which that is: "current", "known-good" or "defaults".
     source: str
-    #: The current file's problems (a file that does not parse is one problem).
+    #: The current file's problems that keep the hub from using it (a file
+    #: that does not parse is one problem).
     problems: list[Problem]
+    #: Keys of the current file the hub goes on without (unknown keys).
+    ignored: list[Problem] = field(default_factory=list)
 
 
 def judged_config(layout: Layout) -> JudgedConfig:
     """The config to probe the server with, and the current file's problems."""
+    ignored: list[Problem] = []
     try:
         raw = read_config(layout)
-        problems = validate(raw)
+        problems, ignored = split_problems(validate(raw), "run")
     except ConfigError as e:
         problems = [Problem("", e.message, e.hint)]
     if not problems:
-        return JudgedConfig(with_defaults(raw), "current", [])
+        runs, _ = runnable(raw)
+        return JudgedConfig(with_defaults(runs), "current", [], ignored)
     good_dir = layout.config_known_good_dir
     good = ConfigFiles(
         config_file=good_dir / "config.yaml",
@@ -99,6 +104,14 @@ def judged_config(layout: Layout) -> JudgedConfig:
 
 def config_finding(judged: JudgedConfig, layout: Layout) -> Finding:
     """Is config.yaml valid?"""
+    if not judged.problems and judged.ignored:
+        listed = "; ".join(str(p) for p in judged.ignored)
+        return Finding(
+            "config",
+            WARN,
+            f"{layout.config_file} has keys TLJH does not know, which the hub ignores: {listed}",
+            "correct or remove them with 'sudo tljh-config edit' (or 'sudo tljh-config unset KEY')",
+        )
     if not judged.problems:
         return Finding("config", OK, f"{layout.config_file} is valid")
     listed = "; ".join(str(p) for p in judged.problems[:5])

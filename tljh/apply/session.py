@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from tljh.apply.snapshot import note_running_config, running_config
 from tljh.apply.transaction import DEFAULT_TIMEOUT, ApplyPlan, apply_changes, plan_apply
 from tljh.config.store import ConfigPaths, config_lock, read_config
-from tljh.config.validate import validate
+from tljh.config.validate import ignored_keys_warning, split_problems, validate
 from tljh.errors import ConfigError, ConfigValidationError
 from tljh.layout import Layout
 from tljh.system.files import read_or_none
@@ -87,16 +87,19 @@ _UNTOUCHED = (
 )
 
 
-def _refuse_invalid(layout: Layout) -> None:
+def _refuse_invalid(layout: Layout, say: Callable[[str], None] | None = None) -> None:
     # A hub started on an invalid config would not come back: refuse early,
-    # and leave the running hub alone.
+    # and leave the running hub alone.  Keys it does not know do not stop it
+    # (tljh.config.validate.blocking): they are named, and the hub goes on.
     try:
         config = read_config(layout)
     except ConfigError as e:
         raise ConfigError(e.message, _UNTOUCHED) from None
-    problems = validate(config)
-    if problems:
-        raise ConfigValidationError(problems, _UNTOUCHED)
+    stop, ignored = split_problems(validate(config), "run")
+    if stop:
+        raise ConfigValidationError(stop, _UNTOUCHED)
+    if ignored and say is not None:
+        say(ignored_keys_warning(str(layout.config_file), ignored))
 
 
 def reload_plan(layout: Layout, component: str = "hub") -> ApplyPlan:
@@ -128,7 +131,7 @@ def reload_config(
     Returns the components restarted.
     """
     with config_lock(layout, lock_timeout):
-        _refuse_invalid(layout)
+        _refuse_invalid(layout, say)
         note_running_config(layout)
         if component == "proxy":
             return apply_changes(layout, only=["proxy"], timeout=timeout, say=say)

@@ -281,6 +281,7 @@ def as_json(facts: StatusFacts, findings: Sequence[Finding]) -> dict[str, Any]:
         "proxy": _unit_json(facts.proxy),
         "config_valid": not facts.judged.problems,
         "config_problems": [str(p) for p in facts.judged.problems],
+        "config_ignored_keys": [str(p) for p in facts.judged.ignored],
         "fallback": facts.fallback.as_json()
         if facts.fallback and facts.fallback.pid == facts.hub.main_pid
         else None,

@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tljh.cli.config_args import build_parser
@@ -52,11 +51,12 @@ from tljh.config.store import (
     ConfigPaths,
     dump_yaml,
     parse_yaml,
+    paths_for,
     read_config,
     update_config,
     write_bytes,
 )
-from tljh.config.validate import key_problem, validate
+from tljh.config.validate import blocking, key_problem, validate
 from tljh.config.values import (
     add_item,
     contains_item,
@@ -66,6 +66,7 @@ from tljh.config.values import (
     set_value,
     split_key,
     unset_value,
+    value_for_set,
 )
 from tljh.errors import (
     ApplyFailed,
@@ -83,14 +84,7 @@ if TYPE_CHECKING:
 
 
 def _paths(args: argparse.Namespace) -> ConfigPaths:
-    layout = Layout.from_env()
-    if args.config_path is None:
-        return layout
-
-    files = ConfigFiles.for_file(args.config_path)
-    if files.config_file == Path(layout.config_file).absolute():
-        return layout
-    return files
+    return paths_for(args.config_path)
 
 
 def _reload_hint(key: str) -> str:
@@ -117,7 +111,26 @@ def _print_value(value: Any, out: TextIO) -> None:
 
 def _shown(key: str, value: Any) -> str:
     shown = masked(value, split_key(key))
+    if isinstance(shown, list):
+        return "[" + ", ".join(describe(item) for item in shown) + "]"
     return MASK if shown == MASK else describe(shown)
+
+
+def _warn_unvalidated(unvalidated: Sequence[Problem]) -> None:
+    if unvalidated:
+        print(
+            f"warning: saved WITHOUT validation, as asked (--no-validate); the change added "
+            f"{len(unvalidated)} problem(s):",
+            file=sys.stderr,
+        )
+        for p in unvalidated:
+            print(f"  {p}", file=sys.stderr)
+        print(
+            "hint: the hub and the installer ignore keys they do not know, but refuse a "
+            "value they cannot apply: check with 'sudo tljh-config validate' before "
+            "'sudo tljh-config reload'",
+            file=sys.stderr,
+        )
 
 
 def _warn_remaining(remaining: Sequence[Problem]) -> None:
@@ -261,8 +274,10 @@ def _change(
         timeout=args.lock_timeout,
         lock=session is None,
         cross=session is not None,
+        validate_change=args.validate,
     )
     _warn_remaining(result.remaining)
+    _warn_unvalidated(result.unvalidated)
     return result
 
 
@@ -271,7 +286,7 @@ def _hint(args: argparse.Namespace, key: str) -> str:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    value = parse_value(args.key, args.value, args.type)
+    value = value_for_set(args.key, parse_value(args.key, args.value, args.type))
     with _session(args) as session:
         result = _change(session, args, lambda data: set_value(data, args.key, value))
         shown = _shown(args.key, value)
@@ -350,6 +365,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{paths.config_file} has {len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
+        if all(not blocking(p, "run") for p in problems):
+            print(
+                "note: the hub and the installer go on without keys they do not know "
+                "(with a warning); 'tljh-config set' and 'edit' refuse them",
+                file=sys.stderr,
+            )
         return 1
     print(f"{paths.config_file} is valid.")
     return 0

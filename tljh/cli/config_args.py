@@ -25,6 +25,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _add_common(p: argparse.ArgumentParser, top: bool) -> None:
+    """--config-path, and upstream's --validate/--no-validate (help on the commands
+    that change the file, see :func:`_validate_help`)."""
     # Accepted before or after the command: 'tljh-config --config-path X set ...'
     # (as upstream) and 'tljh-config set --config-path X ...'.
     p.add_argument(
@@ -34,6 +36,41 @@ def _add_common(p: argparse.ArgumentParser, top: bool) -> None:
         help="config file to act on (default: $TLJH_INSTALL_PREFIX/config/config.yaml, "
         "i.e. /opt/tljh/config/config.yaml)",
     )
+    # Upstream's flags: '--no-validate' saves a change even if validation finds
+    # problems in it (they are still listed); '--validate' is the default.
+    # Accepted everywhere, as upstream's were; they matter to set, unset,
+    # add-item and remove-item, whose help shows them.
+    shown = top
+    p.add_argument(
+        "--validate",
+        dest="validate",
+        action="store_true",
+        default=True if top else argparse.SUPPRESS,
+        help=_VALIDATE_HELP if shown else argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        default=True if top else argparse.SUPPRESS,
+        help=_NO_VALIDATE_HELP if shown else argparse.SUPPRESS,
+    )
+
+
+_VALIDATE_HELP = "check each change before saving it (the default)"
+_NO_VALIDATE_HELP = (
+    "save a change even if it has problems (they are listed); the hub and 'reload' "
+    "still refuse a value they cannot apply"
+)
+
+
+def _validate_help(p: argparse.ArgumentParser) -> None:
+    """Show --validate/--no-validate in the help of a command that changes the file."""
+    for action in p._actions:
+        if action.option_strings == ["--validate"]:
+            action.help = _VALIDATE_HELP
+        elif action.option_strings == ["--no-validate"]:
+            action.help = _NO_VALIDATE_HELP
 
 
 def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
@@ -135,9 +172,15 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
         commands["set"],
     )
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
-    p.add_argument("value", metavar="VALUE", help="new value, parsed as the key's type")
+    p.add_argument(
+        "value",
+        metavar="VALUE",
+        help="new value, parsed as the key's type; on users.extra_user_groups.GROUP, "
+        "the one user of that group (add more with add-item)",
+    )
     typed(p)
     applying(p, default=False)
+    _validate_help(p)
 
     p = add(
         "unset",
@@ -147,6 +190,7 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     )
     p.add_argument("key", metavar="KEY", help="dotted key, e.g. limits.memory")
     applying(p, default=False)
+    _validate_help(p)
 
     p = add(
         "add-item",
@@ -158,6 +202,7 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     p.add_argument("value", metavar="VALUE", help="value to add")
     typed(p)
     applying(p, default=False)
+    _validate_help(p)
 
     p = add(
         "remove-item",
@@ -169,6 +214,7 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     p.add_argument("value", metavar="VALUE", help="value to remove")
     typed(p)
     applying(p, default=False)
+    _validate_help(p)
 
     p = add(
         "reload",

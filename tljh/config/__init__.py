@@ -19,12 +19,14 @@ The ``tljh-config`` command is :mod:`tljh.cli.config`.
 Applying a config (restart, health checks, rollback) is
 :func:`tljh.apply.transaction.apply_changes`.
 
-This package also keeps the names that published upstream TLJH plugins import
-from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
+This package also keeps the names that published upstream TLJH plugins and
+scripts use from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
 ``HUB_ENV_PREFIX``, ``USER_ENV_PREFIX``, ``STATE_DIR``, ``CONFIG_DIR`` and
 ``CONFIG_FILE`` (strings, computed on access from ``TLJH_INSTALL_PREFIX``),
-and :func:`reload_component`.  Importing it is cheap: nothing heavy is
-imported until it is used.
+:func:`reload_component`, and upstream's functions (``set_config_value``,
+``add_config_value``, ``get_current_config``, ``parse_value``, ...), which
+live in :mod:`tljh.config.upstream_api`.  Importing this package is cheap:
+nothing heavy is imported until a name is used.
 """
 
 from __future__ import annotations
@@ -34,6 +36,23 @@ from typing import Any
 from tljh.errors import ConfigError
 from tljh.layout import Layout
 
+#: Upstream's functions, in :mod:`tljh.config.upstream_api` (imported on first use).
+_UPSTREAM_API = (
+    "add_config_value",
+    "add_item_to_config",
+    "check_hub_ready",
+    "config_file_lock",
+    "get_current_config",
+    "parse_value",
+    "remove_config_value",
+    "remove_item_from_config",
+    "set_config_value",
+    "set_item_in_config",
+    "show_config",
+    "unset_config_value",
+    "unset_item_from_config",
+)
+
 __all__ = [
     "CONFIG_DIR",
     "CONFIG_FILE",
@@ -42,6 +61,7 @@ __all__ = [
     "STATE_DIR",
     "USER_ENV_PREFIX",
     "reload_component",
+    *_UPSTREAM_API,
 ]
 
 _PATH_ATTRS = {
@@ -55,6 +75,10 @@ _PATH_ATTRS = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _UPSTREAM_API:
+        from tljh.config import upstream_api
+
+        return getattr(upstream_api, name)
     attr = _PATH_ATTRS.get(name)
     if attr is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -62,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_PATH_ATTRS])
+    return sorted([*globals(), *_PATH_ATTRS, *_UPSTREAM_API])
 
 
 def reload_component(component: str) -> None:

@@ -35,8 +35,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tljh.config.history import discard_entry, keep_history, prune_history
 from tljh.config.schema import with_defaults
-from tljh.config.validate import check, validate
+from tljh.config.validate import ignored_keys_warning, runnable, validate
 from tljh.errors import ConfigError, ConfigValidationError, LockedError, Problem
+from tljh.layout import Layout
 from tljh.system.files import (
     PRIVATE_FILE,
     atomic_write,
@@ -77,6 +78,18 @@ class ConfigFiles:
             config_lock=p.parent / f".{p.name}.lock",
             config_history_dir=history,
         )
+
+
+def paths_for(config_path: str | os.PathLike[str] | None) -> ConfigPaths:
+    """The paths for ``config_path``: the installation's layout for its own file
+    (or for None), so its lock and history are the ones every other writer uses."""
+    layout = Layout.from_env()
+    if config_path is None:
+        return layout
+    files = ConfigFiles.for_file(config_path)
+    if files.config_file == Path(layout.config_file).absolute():
+        return layout
+    return files
 
 
 def _yaml() -> YAML:
@@ -167,16 +180,21 @@ def read_config(layout: ConfigPaths) -> CommentedMap:
     return parse_yaml(text, str(path), _history_hint(layout))
 
 
-def load_checked_config(paths: ConfigPaths) -> dict[str, Any]:
+def load_checked_config(
+    paths: ConfigPaths, warn: Callable[[str], object] | None = None
+) -> dict[str, Any]:
     """The config as the hub and the proxy run with it: validated, defaults filled in.
 
     The one way every reader (hub, apply, upstream entry points) loads it, so
     none of them accepts a file another refuses.  Raises
     :class:`~tljh.errors.ConfigError` if the file cannot be read or is invalid.
+    Keys TLJH does not know are left out (:func:`~tljh.config.validate.blocking`);
+    ``warn`` is given the warning that names them.
     """
-    raw = read_config(paths)
-    check(raw)
-    return with_defaults(raw)
+    config, ignored = runnable(read_config(paths))
+    if ignored and warn is not None:
+        warn(ignored_keys_warning(str(paths.config_file), ignored))
+    return with_defaults(config)
 
 
 def write_bytes(layout: ConfigPaths, raw: bytes, note: str = "") -> bool:
@@ -314,6 +332,9 @@ class UpdateResult:
     #: Rules across keys the config does not meet yet (e.g. HTTPS without a
     #: domain): the change was saved, but applying it is refused until they are met.
     pending: list[Problem] = field(default_factory=list)
+    #: Problems the change added, saved anyway because validation was turned
+    #: off (``validate=False``, upstream's ``--no-validate``).
+    unvalidated: list[Problem] = field(default_factory=list)
 
 
 def update_config(
@@ -324,6 +345,7 @@ def update_config(
     timeout: float = 10,
     lock: bool = True,
     cross: bool = False,
+    validate_change: bool = True,
 ) -> UpdateResult:
     """Lock, load, apply ``change`` (which edits the map in place), validate, save.
 
@@ -333,12 +355,14 @@ def update_config(
     returned in ``remaining``.  Rules across keys block the change only with
     ``cross`` (the change is applied right away); otherwise what they find is
     returned in ``pending``: applying checks them.  With ``lock=False`` the
-    caller already holds :func:`config_lock`.
+    caller already holds :func:`config_lock`.  With ``validate_change=False``
+    (upstream's ``--no-validate``) the change is saved even if it adds
+    problems; they are returned in ``unvalidated`` for the caller to show.
     """
     if lock:
         with config_lock(layout, timeout):
-            return _update(layout, change, extra_schema, cross)
-    return _update(layout, change, extra_schema, cross)
+            return _update(layout, change, extra_schema, cross, validate_change)
+    return _update(layout, change, extra_schema, cross, validate_change)
 
 
 def _update(
@@ -346,6 +370,7 @@ def _update(
     change: Callable[[CommentedMap], object],
     extra_schema: Mapping[str, Mapping[str, Any]] | None,
     cross: bool,
+    validate_change: bool = True,
 ) -> UpdateResult:
     data = read_config(layout)
     before = validate(data, extra_schema, cross=cross)
@@ -355,7 +380,7 @@ def _update(
     # items, which are not new for that.
     seen = {str(p) for p in before}
     new = [p for p in after if str(p) not in seen]
-    if new:
+    if new and validate_change:
         raise ConfigValidationError(
             new,
             f"nothing was changed: {layout.config_file} still holds its previous "
@@ -366,4 +391,10 @@ def _update(
     if not cross:
         own = {str(p) for p in after}
         pending = [p for p in validate(data, extra_schema) if str(p) not in own]
-    return UpdateResult(config=data, changed=changed, remaining=after, pending=pending)
+    return UpdateResult(
+        config=data,
+        changed=changed,
+        remaining=[p for p in after if str(p) in seen],
+        pending=pending,
+        unvalidated=new,
+    )

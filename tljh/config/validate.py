@@ -2,8 +2,14 @@
 
 Every problem is a :class:`~tljh.errors.Problem`: the dotted key path it is
 about, what is wrong and, where we can tell, what to write instead; printed,
-it is one line that starts with the key path.  Unknown keys are errors (a
-typo must not be silently ignored), with a suggestion.  Values of a common
+it is one line that starts with the key path, and it has a ``kind`` (a value
+that cannot be applied, an unknown key, ...).  Unknown keys are always
+reported, with a suggestion; whether a problem stops what is being done is
+decided in one place, :func:`blocking`: a change (``tljh-config set``/``edit``,
+the Python API, ``rollback``) refuses every problem, while the installer and
+the hub only warn about unknown keys and go on without them (an upgrade must
+not take a running class offline for a key an older release accepted).
+Values of a common
 kind (memory sizes, ports, addresses, ...) are checked by the parsers of
 :mod:`tljh.config.kinds`, which rendering converts them with.
 
@@ -15,9 +21,9 @@ afford, and our messages can be more specific than a generic validator's.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from tljh.config import kinds
 from tljh.config.crosschecks import cross_checks
@@ -34,7 +40,34 @@ from tljh.config.schema import (
 )
 from tljh.errors import ConfigValidationError, Problem
 
-__all__ = ["Problem", "check", "describe", "key_problem", "validate"]
+__all__ = [
+    "KEY_NAME",
+    "RENAMED_KEY",
+    "UNKNOWN_KEY",
+    "VALUE",
+    "Problem",
+    "Reader",
+    "blocking",
+    "check",
+    "describe",
+    "ignored_keys_warning",
+    "key_problem",
+    "runnable",
+    "split_problems",
+    "validate",
+]
+
+#: The kinds of :class:`Problem` (``Problem.kind``).
+VALUE = "value"
+UNKNOWN_KEY = "unknown-key"
+RENAMED_KEY = "renamed-key"
+KEY_NAME = "key-name"
+
+#: Who reads the config: ``"change"`` -- a change being made (``tljh-config
+#: set``/``edit``/``rollback``, the Python API), which can still be corrected;
+#: ``"run"`` -- the installer, the hub and ``reload``, which run with the file
+#: as it is.
+Reader = Literal["change", "run"]
 
 Schema = Mapping[str, Mapping[str, Any]]
 
@@ -89,8 +122,8 @@ class _Walker:
     def add(self, path: str, text: str) -> None:
         self.problems.append(Problem(path, text))
 
-    def add_key(self, path: str, text: str) -> None:
-        problem = Problem(path, text)
+    def add_key(self, parts: list[str], text: str, kind: str = UNKNOWN_KEY) -> None:
+        problem = Problem(".".join(parts), text, kind=kind, parts=tuple(parts))
         self.problems.append(problem)
         self.key_problems.append(problem)
 
@@ -100,21 +133,23 @@ class _Walker:
         parent = ".".join(parts[:-1])
         prefix = f"{parent}." if parent else ""
         if path in _RENAMED:
-            self.add_key(path, f"unknown key; it is called {_RENAMED[path]}")
+            # Known to us, and ignoring it would change who may log in
+            # (users.blacklist): not merely unknown, so it blocks everywhere.
+            self.add_key(parts, f"unknown key; it is called {_RENAMED[path]}", RENAMED_KEY)
             return
         close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
         if close:
-            self.add_key(path, f"unknown key; did you mean {prefix}{close[0]}?")
+            self.add_key(parts, f"unknown key; did you mean {prefix}{close[0]}?")
             return
         # Maybe it belongs in another section (e.g. top-level 'memory').
         elsewhere = [p for p in known_paths(self.extra_schema) if p.rsplit(".", 1)[-1] == key]
         if elsewhere:
-            self.add_key(path, f"unknown key; did you mean {' or '.join(elsewhere)}?")
+            self.add_key(parts, f"unknown key; did you mean {' or '.join(elsewhere)}?")
             return
         if siblings:
-            self.add_key(path, f"unknown key; valid keys here: {', '.join(siblings)}")
+            self.add_key(parts, f"unknown key; valid keys here: {', '.join(siblings)}")
         else:
-            self.add_key(path, "unknown key")
+            self.add_key(parts, "unknown key")
 
     def type_problem(self, node: Mapping[str, Any], value: Any, path: str, vtype: str) -> None:
         types = node_types(node)
@@ -212,7 +247,7 @@ class _Walker:
             if same:
                 prefix = f"{path}." if path else ""
                 self.add_key(
-                    ".".join([*parts, key]),
+                    [*parts, key],
                     f"unknown key; did you mean {prefix}{same[0]}? (case matters)",
                 )
                 continue
@@ -220,7 +255,11 @@ class _Walker:
                 fmt = node.get("keyFormat")
                 problem = key_format_problem(fmt, key, path) if fmt else None
                 if problem:
-                    self.add_key(".".join([*parts, key]), problem)
+                    # A section named like no authenticator class is a key no
+                    # one reads (upstream passed it on to nothing); a user or
+                    # group name that cannot exist is a value that cannot be applied.
+                    kind = UNKNOWN_KEY if fmt == "class_name" else KEY_NAME
+                    self.add_key([*parts, key], problem, kind)
                     continue
                 self.check(extra, child, [*parts, key])
                 continue
@@ -308,8 +347,83 @@ def key_problem(key: str, extra_schema: Schema | None = None) -> Problem | None:
     return walker.key_problems[0] if walker.key_problems else None
 
 
-def check(config: Mapping[str, Any] | None, extra_schema: Schema | None = None) -> None:
-    """Raise :class:`ConfigValidationError` listing every problem, if there is any."""
-    problems = validate(config, extra_schema)
-    if problems:
-        raise ConfigValidationError(problems)
+# --- what stops what: the one rule ------------------------------------------------
+
+
+def blocking(problem: Problem, reader: Reader) -> bool:
+    """Whether ``problem`` stops ``reader``; the one place that decides it.
+
+    A change refuses every problem: the admin is there to correct it, and a
+    typo must not be saved.  What runs with the file as it is (the installer,
+    the hub, ``reload``) goes on without a key it does not know, warning
+    about it: upstream TLJH accepted such keys, and refusing them after an
+    upgrade would take a running class offline.  A value that cannot be
+    applied (and a key of an older release, which we know the meaning of)
+    stops everyone.
+    """
+    return reader == "change" or problem.kind != UNKNOWN_KEY
+
+
+def split_problems(
+    problems: Iterable[Problem], reader: Reader
+) -> tuple[list[Problem], list[Problem]]:
+    """``problems`` as (those that stop ``reader``, those it ignores with a warning)."""
+    stop: list[Problem] = []
+    ignored: list[Problem] = []
+    for problem in problems:
+        (stop if blocking(problem, reader) else ignored).append(problem)
+    return stop, ignored
+
+
+def check(
+    config: Mapping[str, Any] | None,
+    extra_schema: Schema | None = None,
+    *,
+    reader: Reader = "change",
+) -> list[Problem]:
+    """Raise :class:`ConfigValidationError` listing every problem that stops ``reader``.
+
+    Returns the problems ``reader`` goes on without (unknown keys, for
+    ``"run"``); the caller warns about them.
+    """
+    stop, ignored = split_problems(validate(config, extra_schema), reader)
+    if stop:
+        raise ConfigValidationError(stop)
+    return ignored
+
+
+def _drop(config: MutableMapping[str, Any], parts: tuple[str, ...]) -> None:
+    cur: Any = config
+    for part in parts[:-1]:
+        cur = cur.get(part) if isinstance(cur, Mapping) else None
+    if isinstance(cur, MutableMapping):
+        cur.pop(parts[-1], None)
+
+
+def runnable(
+    config: Mapping[str, Any] | None, extra_schema: Schema | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The config as the installer and the hub run it, and the keys they ignore.
+
+    Raises :class:`ConfigValidationError` for the problems that stop them
+    (:func:`blocking`); the keys they go on without are left out of the
+    returned (plain) config, so that nothing further down reads them.
+    """
+    ignored = check(config, extra_schema, reader="run")
+    plain = to_plain(config if config is not None else {})
+    for problem in ignored:
+        _drop(plain, problem.parts or tuple(problem.path.split(".")))
+    return plain, ignored
+
+
+def ignored_keys_warning(where: str, ignored: Iterable[Problem]) -> str:
+    """The warning, naming each key, for keys the installer or the hub go on without."""
+    lines = [str(p) for p in ignored]
+    count = "a key" if len(lines) == 1 else f"{len(lines)} keys"
+    return (
+        f"warning: {where} has {count} TLJH does not know, ignored:\n  "
+        + "\n  ".join(lines)
+        + "\nhint: correct or remove "
+        + ("it" if len(lines) == 1 else "them")
+        + " with 'sudo tljh-config edit' (or 'sudo tljh-config unset KEY')"
+    )

@@ -130,6 +130,32 @@ def parse_value(
     return text
 
 
+def value_for_set(key: str, value: Any, extra_schema: Schema | None = None) -> Any:
+    """What ``set KEY VALUE`` stores: ``value``, or ``[value]`` for a named list.
+
+    Upstream's docs add a user to an extra group with ``tljh-config set
+    users.extra_user_groups.group1 user1``.  Upstream stores the bare name,
+    which its spawner then refuses (it wants a list): every start of a
+    server fails.  A single value set on an entry of a map whose entries are
+    lists (``users.extra_user_groups.<group>``) becomes a list of that one
+    value, which is what the docs meant.  Fixed list keys (``users.admin``)
+    are left alone: replacing every admin by one is not what a ``set`` of one
+    name should quietly do, and validation says to use ``add-item``.
+    """
+    if value is None or isinstance(value, (list, Mapping)):
+        return value
+    parts = split_key(key)
+    if extra_schema is None and parts[0] not in SCHEMA["properties"]:
+        extra_schema = plugin_schema() or None
+    parent = node_at(parts[:-1], extra_schema) if len(parts) > 1 else None
+    if parent is None or parts[-1] in parent.get("properties", {}):
+        return value
+    entry = parent.get("additionalProperties")
+    if isinstance(entry, Mapping) and "array" in node_types(entry):
+        return [value]
+    return value
+
+
 # --- edits on nested mappings ------------------------------------------------------
 
 

@@ -56,6 +56,10 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class SnippetFailed(Exception):
     """A ``jupyterhub_config.d`` file raised; ``text`` is its traceback for the admin."""
 
@@ -172,7 +176,10 @@ def load_config_or_known_good(
     it is the known-good one, the error of the current file.
     """
     try:
-        return load_checked_config(layout), None
+        # A key this release does not know is no reason to keep students out:
+        # the hub starts without it and names it in the journal.
+        warn = _warn if allow_fallback else None
+        return load_checked_config(layout, warn=warn), None
     except ConfigError as current_error:
         good_dir = layout.config_known_good_dir
         good = ConfigFiles(

@@ -103,12 +103,12 @@ def would_config(ctx: Context) -> list[str]:
         if _mode(lay.config_file) & 0o077:
             out.append(f"would make {lay.config_file} readable by root only")
         config = read_config(lay)
-    added, by_plugins = installer_config_changes(ctx, config)  # in memory only
+    added, by_plugins, runs = installer_config_changes(ctx, config)  # in memory only
     if added:
         out.append("would make admin: " + ", ".join(added))
     if by_plugins:
         out.append("plugins would change the config (tljh_config_post_install)")
-    ctx.config = with_defaults(config)
+    ctx.config = with_defaults(runs)
     if out:
         ctx.hub_changed = True
     return out

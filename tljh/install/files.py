@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -10,13 +11,15 @@ from typing import Any
 from tljh.apply.proxy_files import shared_with_proxy
 from tljh.config.schema import with_defaults
 from tljh.config.store import config_lock, dump_yaml, read_config, save_config
-from tljh.config.validate import check
+from tljh.config.validate import ignored_keys_warning, runnable
 from tljh.config.values import add_item
 from tljh.errors import ConfigError
 from tljh.install.admins import requested_admins
 from tljh.install.context import Context
 from tljh.layout import Layout
 from tljh.system.files import PRIVATE_DIR, PRIVATE_FILE, ensure_dir, ensure_file, tighten_files
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = """\
 # The configuration of The Littlest JupyterHub.
@@ -96,24 +99,27 @@ def step_config(ctx: Context) -> list[str]:
         changes.append(f"made {lay.config_file} readable by root only")
     with config_lock(lay):
         config = read_config(lay)
-        added, by_plugins = installer_config_changes(ctx, config)
+        added, by_plugins, runs = installer_config_changes(ctx, config)
         if added or by_plugins:
             save_config(lay, config)
         if added:
             changes.append("made admin: " + ", ".join(added))
         if by_plugins:
             changes.append("plugins changed the config (tljh_config_post_install)")
-    ctx.config = with_defaults(config)
+    ctx.config = with_defaults(runs)
     if changes:
         ctx.hub_changed = True
     return changes
 
 
-def installer_config_changes(ctx: Context, config: Any) -> tuple[list[str], bool]:
+def installer_config_changes(ctx: Context, config: Any) -> tuple[list[str], bool, dict[str, Any]]:
     """Add the ``--admin`` names to ``config`` and let plugins change it, in memory.
 
-    Returns the names added and whether plugins changed it.  Raises
-    :class:`ConfigError` when the result is invalid.
+    Returns the names added, whether plugins changed it, and the config the
+    install goes on with: without the keys TLJH does not know, which are named
+    in a warning (an upgrade must not stop on a key an older release accepted,
+    see :func:`tljh.config.validate.blocking`).  Raises :class:`ConfigError`
+    when the result has a value that cannot be applied.
     """
     added = []
     for name in [request.name for request in requested_admins(ctx)]:
@@ -128,7 +134,7 @@ def installer_config_changes(ctx: Context, config: Any) -> tuple[list[str], bool
         ctx.plugins.hook.tljh_config_post_install(config=config)
     by_plugins = dump_yaml(config) != before
     try:
-        check(config)
+        runs, ignored = runnable(config)
     except ConfigError as e:
         if not by_plugins:
             raise
@@ -138,7 +144,9 @@ def installer_config_changes(ctx: Context, config: Any) -> tuple[list[str], bool
             "yourself with 'tljh-config set KEY VALUE' (plugins keep the admin's values), "
             "then re-run the installer",
         ) from e
-    return added, by_plugins
+    if ignored:
+        log.warning(ignored_keys_warning(str(ctx.layout.config_file), ignored))
+    return added, by_plugins, runs
 
 
 def secret_files(lay: Layout) -> list[Path]:
