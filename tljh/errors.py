@@ -256,3 +256,24 @@ class PortTaken(StartFailed):
 
 class ExportError(TLJHError):
     """An export for another deployment (``tljh export``) cannot be written as asked."""
+
+
+class BackupError(TLJHError):
+    """A backup could not be written, or a restore could not be done."""
+
+
+class ArchiveRefused(BackupError):
+    """A backup archive that ``tljh restore`` will not use: damaged, from a newer
+    release, or holding members that could write outside the places it restores."""
+
+
+class RestoreFailed(BackupError):
+    """A restore failed half-way; ``rolled_back`` tells whether what it replaced is back."""
+
+    def __init__(self, message: str, hint: str, rolled_back: bool) -> None:
+        super().__init__(message, hint)
+        self.rolled_back = rolled_back
+
+
+class UninstallError(TLJHError):
+    """``tljh uninstall`` could not remove something (what was removed before stays removed)."""

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from tljh.cli import doctor, export, logs, status, users
+from tljh.cli import backup, doctor, export, logs, status, users
 from tljh.errors import TLJHError
 from tljh.layout import Layout
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (users, status, doctor, logs, export)
+SUBCOMMANDS: tuple[ModuleType, ...] = (users, status, doctor, logs, export, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ def processes_of(uid: int, proc: Path = Path("/proc")) -> list[int]:
     return pids
 
 
-def _home_of(entry: pwd.struct_passwd) -> Path | None:
+def own_home(entry: pwd.struct_passwd) -> Path | None:
     """The account's home if it is a directory of its own (not /, not shared), else None."""
     home = Path(entry.pw_dir)
     if not home.is_absolute() or len(home.parts) < 3 or home.is_symlink():
@@ -80,7 +80,7 @@ def archive_home(entry: pwd.struct_passwd, directory: Path) -> Path | None:
 
     Raises :class:`CommandFailed` when tar fails (nothing is removed then).
     """
-    home = _home_of(entry)
+    home = own_home(entry)
     if home is None:
         return None
     make_private_dirs(directory)
@@ -113,7 +113,7 @@ def archive_home(entry: pwd.struct_passwd, directory: Path) -> Path | None:
 def set_home_aside(entry: pwd.struct_passwd) -> Path | None:
     """Rename the home to ``<home>.removed-<time>``, root's alone (a new account
     that gets the same uid or name cannot enter it); None when there is none."""
-    home = _home_of(entry)
+    home = own_home(entry)
     if home is None:
         return None
     target = home.with_name(f"{home.name}.removed-{_stamp()}")
@@ -125,7 +125,7 @@ def set_home_aside(entry: pwd.struct_passwd) -> Path | None:
 
 def delete_home(entry: pwd.struct_passwd) -> Path | None:
     """Delete the home (the account's own directory only); None when there is none."""
-    home = _home_of(entry)
+    home = own_home(entry)
     if home is None:
         return None
     # rmtree never follows symlinks a student left in their home.

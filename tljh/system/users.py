@@ -312,3 +312,60 @@ class AccountOwners:
                 # gets which account: root alone reads or writes it.
                 text = json.dumps(owners, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
                 atomic_write(self.path, text, mode=PRIVATE_FILE)
+
+
+# -- accounts brought back by a restore ---------------------------------------
+
+
+def id_holder(uid: int) -> str | None:
+    """The name of the user with ``uid``, None if it is free."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def gid_holder(gid: int) -> str | None:
+    """The name of the group with ``gid``, None if it is free."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
+
+
+def create_group(name: str, gid: int | None) -> None:
+    """Create the group ``name``, with ``gid`` when given (the caller checked it is free)."""
+    with _accounts_lock:
+        _run_account_tool(
+            ["groupadd", *(["--gid", str(gid)] if gid is not None else []), name],
+            hint=f"groupadd's output above says why; fix that, or create it with "
+            f"'groupadd {name}', then try again",
+        )
+
+
+def create_account(name: str, uid: int | None, group: str) -> None:
+    """Create the hub user account ``name`` as :func:`ensure_user` would, with the uid
+    ``uid`` (None: the next free one) and the existing primary group ``group``."""
+    with _accounts_lock:
+        _run_account_tool(
+            [
+                "useradd",
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--key",
+                f"HOME_MODE={HOME_MODE:04o}",
+                *(["--uid", str(uid)] if uid is not None else []),
+                "--gid",
+                group,
+                name,
+            ],
+            hint="useradd's output above says why; fix that (free space for the home "
+            "directory, no other tool editing /etc/passwd), then try again",
+        )
+    _fix_home(name)
+
+
+def supplementary_groups(name: str) -> list[str]:
+    """The groups ``name`` is a supplementary member of."""
+    return sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)
