@@ -981,8 +981,6 @@ def install_tljh(hub_env, uv, source, dev, env, version=None):
             pass
     if source["kind"] == "git":
         check_git_source(source, env)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(stamp_file)
     argv = [uv, "pip", "install", "-q", "--python", os.path.join(hub_env, "bin", "python3")]
     if source["kind"] == "release":
         release = release_to_install(uv, hub_env, source, version, env)
@@ -998,6 +996,9 @@ def install_tljh(hub_env, uv, source, dev, env, version=None):
         if dev and source["kind"] == "local":
             argv.append("-e")
         argv.append(spec)
+    # Whatever was installed from a checkout may be half replaced from here on.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(stamp_file)
     run(argv, env=env, retries=RETRIES, what=f"installing {source['what']}")
     if stamp is not None:
         with open(stamp_file, "w") as f:

@@ -63,9 +63,12 @@ def test_a_git_ref_without_access_to_github_says_so_and_what_to_do() -> None:
 def test_a_file_url_installs_that_copy_of_the_source() -> None:
     proc = bootstrap_with_version(f"file://{SOURCE}")
     assert proc.returncode == 0, proc.stdout
-    # The harness installed this very checkout: nothing to reinstall, nothing to restart.
+    # The harness installed this very checkout, and the failed --version runs before this
+    # one changed nothing: nothing to reinstall, nothing to restart.
     assert f"TLJH from {SOURCE} is unchanged since it was installed" in proc.stdout, proc.stdout
     assert "Done in" in proc.stdout and hub_is_active()
+    (info,) = Path("/opt/tljh/hub/lib").glob("python3*/site-packages/the_littlest_jupyterhub-*")
+    assert json.loads((info / "direct_url.json").read_text())["url"] == f"file://{SOURCE}"
 
 
 def test_something_that_is_no_version_is_refused_before_anything_runs() -> None:
