@@ -327,3 +327,19 @@ def test_a_release_that_cannot_be_found_says_why(
                 uv, str(tmp_path), bootstrap.resolve_version(version), version, case_env
             )
         assert expected in capsys.readouterr().err, version
+
+
+def test_a_release_that_cannot_be_found_keeps_the_installed_checkouts_record(
+    bootstrap: ModuleType, fake_uv: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """A failed --version changes nothing: the next run from the same checkout is a no-op."""
+    uv, env = fake_uv
+    hub = tmp_path / "hub"
+    info = hub / "lib" / "python3.11" / "site-packages" / "the_littlest_jupyterhub-2.0.0.dist-info"
+    info.mkdir(parents=True)
+    stamp = hub / bootstrap.SOURCE_STAMP
+    stamp.write_text('{"spec": "/srv/src"}')
+    with pytest.raises(SystemExit):
+        bootstrap.install_tljh(str(hub), uv, bootstrap.resolve_version("2.0"), False, env, "2.0")
+    assert stamp.read_text() == '{"spec": "/srv/src"}'
+    assert not Path(env["UV_CALLS"]).exists()
