@@ -27,8 +27,10 @@ import http.server
 import json
 import os
 import platform
+import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -1060,12 +1062,12 @@ class ProgressServer(http.server.ThreadingHTTPServer):
         super().server_bind()
 
 
-def make_progress_server(port, status_path, log_path, run, installer_running):
-    """A server (bound, not yet serving) that answers every GET with the progress page
-    of ``run``, rendered from the status file at ``status_path``.
+def make_progress_server(port, log_path, current):
+    """A server (bound, not yet serving) that answers every GET with the progress page.
 
-    It reads that file and nothing else: never the install log, which may hold
-    passwords.  ``installer_running()`` says whether the install is still under way.
+    ``current()`` returns the status to show (or None) and whether the install
+    is still under way.  The server reads no file at all: it may run as nobody,
+    and it can never show the install log, which may hold passwords.
     """
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -1082,10 +1084,8 @@ def make_progress_server(port, status_path, log_path, run, installer_running):
             if self.path.split("?")[0] == "/favicon.ico":
                 self.send_error(404)
                 return
-            status = load_progress(status_path)
-            if status is not None and status["run"] != run:
-                status = None
-            page = render_progress_page(status, installer_running(), log_path).encode()
+            status, running = current()
+            page = render_progress_page(status, running, log_path).encode()
             self.send_response(200)
             for name, value in progress_page_headers():
                 self.send_header(name, value)
@@ -1109,17 +1109,46 @@ def make_progress_server(port, status_path, log_path, run, installer_running):
     return IPv4Server(("", port), Handler)
 
 
-def start_progress_page(prefix, run, earlier_page, port=80):
-    """Serve the progress page on ``port`` from a child process; return its pid (or None).
+def drop_privileges():
+    """Become nobody: what answers the internet must not be root."""
+    try:
+        entry = pwd.getpwnam("nobody")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        uid = gid = 65534
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
 
-    The installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy
-    needs the port.  If the install stops before that, the child keeps saying
-    so for PROGRESS_LINGER_SECONDS, or until another install run starts.
-    ``earlier_page``: the last run did not finish, so its page may still hold
-    the port for a moment.
+
+def serve_progress(server, shown, updates):
+    """Serve the page as nobody, showing what arrives on ``updates`` (a pipe of JSON
+    lines ``[status, installer_running]``) by putting it into ``shown``, which the
+    server's ``current()`` reads; stop when the pipe closes."""
+    drop_privileges()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with os.fdopen(updates) as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError):
+                status, running = json.loads(line)
+                shown[:] = [read_progress(json.dumps(status)), bool(running)]
+    server.shutdown()
+
+
+def start_progress_page(prefix, run, earlier_page, port=80):
+    """Serve the progress page on ``port`` from child processes; return the pid to stop.
+
+    The child (root) reads the root-only status file every second and hands
+    what to show to its own child, which serves the page as nobody.  The
+    installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy needs
+    the port; it stops the server first.  If the install stops before that,
+    the page keeps saying so for PROGRESS_LINGER_SECONDS, or until another
+    install run starts.  ``earlier_page``: the last run did not finish, so its
+    page may still hold the port for a moment.
     """
     status_path = os.path.join(prefix, PROGRESS_FILE)
     parent = os.getpid()
+    shown = [None, True]
 
     def installer_running():
         return os.getppid() == parent
@@ -1130,7 +1159,7 @@ def start_progress_page(prefix, run, earlier_page, port=80):
     deadline = time.monotonic() + (3 if earlier_page else 0)
     while server is None:
         try:
-            server = make_progress_server(port, status_path, LOG_FILE, run, installer_running)
+            server = make_progress_server(port, LOG_FILE, lambda: tuple(shown))
         except OSError as e:
             if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
                 log(f"progress page: not shown, port {port} is in use ({e.strerror})")
@@ -1141,25 +1170,52 @@ def start_progress_page(prefix, run, earlier_page, port=80):
         server.server_close()
         log(f"progress page: serving on port {port}")
         return pid
+    server_pid = 0
     try:
         # Not the install's terminal or pipe: whoever reads the install's output
         # (a pipe into tee, a test) sees its end when the installer exits.
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        gone_since = None
-        while True:
-            time.sleep(1)
-            status = load_progress(status_path)
-            if status is None or status["run"] != run or status["outcome"] == "done":
-                break
-            if not installer_running():
-                gone_since = gone_since or time.monotonic()
-                if time.monotonic() - gone_since > PROGRESS_LINGER_SECONDS:
+        read_end, write_end = os.pipe()
+        server_pid = os.fork()
+        if server_pid == 0:
+            try:
+                os.close(write_end)
+                serve_progress(server, shown, read_end)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        server.server_close()
+
+        def stop(signum, frame):
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        with os.fdopen(write_end, "w") as updates:
+            gone_since = None
+            sent = None
+            while True:
+                status = load_progress(status_path)
+                if status is None or status["run"] != run or status["outcome"] == "done":
                     break
-        server.shutdown()
+                running = installer_running()
+                if not running:
+                    gone_since = gone_since or time.monotonic()
+                    if time.monotonic() - gone_since > PROGRESS_LINGER_SECONDS:
+                        break
+                update = json.dumps([status, running])
+                if update != sent:
+                    updates.write(update + "\n")
+                    updates.flush()
+                    sent = update
+                time.sleep(1)
     finally:
+        # The server must be gone (and port 80 free) when this process is.
+        if server_pid:
+            with contextlib.suppress(OSError):
+                os.kill(server_pid, signal.SIGTERM)
+                os.waitpid(server_pid, 0)
         os._exit(0)
 
 

@@ -13,8 +13,10 @@ import http.client
 import http.server
 import json
 import os
+import pwd
 import re
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -132,6 +134,15 @@ def test_the_page_shows_the_running_step_and_never_the_log(held: str, port_80_fr
             assert code == 200 and page_state(probe) == "running", path
             assert_no_log(probe)
         assert get("/favicon.ico")[0] == 404
+        # What answers on port 80 is not root.
+        listeners = subprocess.run(
+            ["ss", "-Hltnp", "sport = :80"], capture_output=True, text=True
+        ).stdout
+        pids = set(re.findall(r"pid=(\d+)", listeners))
+        assert pids, listeners
+        for pid in pids:
+            uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[1]
+            assert uid == str(pwd.getpwnam("nobody").pw_uid), listeners
         # The status behind the page is root's alone.
         st = STATUS.stat()
         assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600

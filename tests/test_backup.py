@@ -184,6 +184,7 @@ def test_an_archive_as_backup_writes_it_passes() -> None:
             "outside the home",
         ),
         (member("manifest.json/x"), "not the file"),
+        (member("homes/jupyter-ada/config"), None),
         (member("homes/jupyter-bob"), "not the directory of a home"),
     ],
 )
@@ -193,6 +194,11 @@ def test_crafted_members_are_refused(evil: tarfile.TarInfo, why: str | None) -> 
         assert found == []
         return
     assert len(found) == 1 and why in found[0], found
+
+
+def test_config_and_state_are_directories() -> None:
+    found = member_problems([member("config"), member("state", tarfile.SYMTYPE, link="/etc")])
+    assert len(found) == 2 and all("not the directory" in p for p in found), found
 
 
 def test_a_symlinked_directory_then_a_file_through_it_is_refused() -> None:

@@ -333,3 +333,18 @@ def test_cli_edit_saves_a_private_file_whatever_the_umask(
     (entry,) = list_history(ConfigFiles.for_file(cfg))
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
     assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
+
+
+def test_cli_edit_refuses_an_unknown_key_and_saved_anyway_says_the_hub_ignores_it(
+    cfg: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "ed", "sed -i 's/memory/memroy/' \"$1\"\n")[0])
+    monkeypatch.setattr("builtins.input", Answers("Q"))
+    assert main(["--config-path", str(cfg), "edit", "--no-apply"]) == 1
+    captured = capsys.readouterr()
+    assert "line 3: limits.memroy: unknown key; did you mean limits.memory?" in captured.out
+    assert "keys TLJH does not know, which the hub and the installer ignore" in captured.err
+    assert b"memroy" in cfg.read_bytes()

@@ -270,3 +270,27 @@ def test_the_api_is_imported_on_first_use_and_stays_below_apply(tmp_path: Path) 
     assert "tljh.config.upstream_api" in mods
     assert not {m for m in mods if m.startswith(("tljh.apply", "tljh.render", "jupyterhub"))}
     assert (tmp_path / "c.yaml").read_text() == "limits:\n  cpu: 1\n"
+
+
+def test_python_m_tljh_config_is_tljh_config(tmp_path: Path) -> None:
+    # Upstream's entry point was tljh.config:main; scripts run it with python3 -m.
+    target = tmp_path / "c.yaml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tljh.config",
+            "--config-path",
+            str(target),
+            "set",
+            "limits.cpu",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env={"TLJH_INSTALL_PREFIX": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text() == "limits:\n  cpu: 2\n"
+    assert tljh.config.main(["--config-path", str(target), "unset", "limits.memory"]) == 1

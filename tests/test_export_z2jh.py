@@ -243,6 +243,13 @@ def test_group_and_user_limits_as_a_hook() -> None:
     assert LIMITS_CONFIG_KEY not in to_z2jh({}).values["hub"].get("extraConfig", {})
 
 
+def test_plugins_are_named_in_a_warning() -> None:
+    export = to_z2jh({}, plugins=["tljh-repo2docker", "tljh-plasma"])
+    (warning,) = [w for w in export.warnings if w.key == "plugins"]
+    assert "tljh-plasma, tljh-repo2docker" in warning.reason
+    assert not [w for w in to_z2jh({}).warnings if w.key == "plugins"]
+
+
 def test_values_text_says_what_is_left_behind_at_the_top() -> None:
     text = values_text(to_z2jh(GITHUB), "/opt/tljh/config/config.yaml")
     head = text.split("\nhub:", 1)[0]
@@ -416,3 +423,20 @@ def test_user_image_without_an_environment(tmp_path: Path) -> None:
 def test_env_packages_lists_empty_conda_channels_as_conda_forge() -> None:
     env = env_packages(EnvReport(kind="conda", prefix="/p", conda_history=""))
     assert env == EnvPackages(kind="conda", prefix="/p", channels=["conda-forge"])
+
+
+def test_files_belong_to_the_admin_who_ran_sudo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as 'sudo tljh export' runs")
+    monkeypatch.setenv("SUDO_UID", "65534")
+    monkeypatch.setenv("SUDO_GID", "65534")
+    layout = _layout(tmp_path)
+    out = tmp_path / "values.yaml"
+    cmd_z2jh(_args("z2jh", "--out", str(out)), layout)
+    st = out.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+    cmd_z2jh(_args("z2jh", "--out", str(out), "--force"), layout)
+    assert out.stat().st_uid == 65534
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".values.yaml")]

@@ -8,8 +8,13 @@ import hashlib
 import http.client
 import json
 import logging
+import os
+import pwd
 import re
+import signal
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -201,8 +206,6 @@ def test_progress_carries_its_run_to_a_fresh_installer(
     path = tmp_path / "p.json"
     first = Progress(path, STEPS)
     first.step("hub packages")
-    import os
-
     assert os.environ[RUN_VARIABLE] == first.run
     second = Progress(path, STEPS)
     assert second.run == first.run
@@ -255,10 +258,9 @@ def served(bootstrap: ModuleType, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """The bootstrap's page server on a free port, next to a log holding a secret."""
     log = tmp_path / "installer.log"
     log.write_text("admin password: hunter2-SECRET\n")
-    status_path = tmp_path / bootstrap.PROGRESS_FILE
-    state: dict[str, Any] = {"running": True, "status_path": status_path, "log": log}
+    state: dict[str, Any] = {"status": None, "running": True}
     server = bootstrap.make_progress_server(
-        0, str(status_path), str(log), "run-1", lambda: state["running"]
+        0, str(log), lambda: (state["status"], state["running"])
     )
     state["port"] = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -283,10 +285,9 @@ def test_the_bootstrap_serves_the_status_never_the_log(
     port = served["port"]
     _, _, body = fetch(port, "/")
     assert status_of(body) == "running" and "Starting" in body
-    status = bootstrap.progress_at(
+    served["status"] = bootstrap.progress_at(
         bootstrap.new_progress("run-1", [*BOOTSTRAP_STEPS, *STEPS], 1.0), "config", 2.0
     )
-    write_progress(str(served["status_path"]), status)
     for path in ("/", "/logs", "/installer.log", "/../installer.log", "/index.html?x=1"):
         code, headers, body = fetch(port, path)
         assert code == 200 and "Step 6 of 7: config" in body, path
@@ -300,13 +301,56 @@ def test_the_bootstrap_serves_the_status_never_the_log(
     assert status_of(fetch(port, "/")[2]) == "stopped"
 
 
-def test_the_bootstrap_ignores_the_status_of_another_run(
-    bootstrap: ModuleType, served: dict[str, Any]
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the page server drops root's privileges")
+def test_the_page_is_served_by_nobody_and_stops_with_the_port_free(
+    bootstrap: ModuleType, tmp_path: Path
 ) -> None:
-    other = progress_ended(new_progress("run-2", STEPS, 1.0), False, 2.0)
-    write_progress(str(served["status_path"]), other)
-    body = fetch(served["port"], "/")[2]
-    assert status_of(body) == "running" and "Starting" in body
+    bootstrap.LOG_FILE = str(tmp_path / "installer.log")
+    run = bootstrap.progress_start(str(tmp_path))
+    bootstrap.progress_step("hub environment")
+    port = _free_port()
+    watcher = bootstrap.start_progress_page(str(tmp_path), run, False, port=port)
+    assert watcher
+    try:
+        deadline = time.monotonic() + 10
+        body = ""
+        while "hub environment" not in body and time.monotonic() < deadline:
+            time.sleep(0.1)
+            body = fetch(port, "/")[2]
+        assert "Step 2 of " in body, body
+        (server,) = _children(watcher)
+        uids = Path(f"/proc/{server}/status").read_text().split("Uid:")[1].split()[:4]
+        assert uids == [str(pwd.getpwnam("nobody").pw_uid)] * 4
+        # The watcher stays root, to read the root-only status file.
+        assert Path(f"/proc/{watcher}/status").read_text().split("Uid:")[1].split()[0] == "0"
+        bootstrap.progress_failed()
+        deadline = time.monotonic() + 5
+        while status_of(body) != "failed" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            body = fetch(port, "/")[2]
+        assert status_of(body) == "failed"
+    finally:
+        os.kill(watcher, signal.SIGTERM)
+        os.waitpid(watcher, 0)
+    # Stopped as the installer stops it: the server is gone and the port is free at once
+    # (for a server that, like traefik and the page, binds with SO_REUSEADDR).
+    assert not Path(f"/proc/{server}").exists()
+    with socket.socket(socket.AF_INET6) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::", port))
 
 
 def test_the_bootstraps_copy_renders_the_same_page(bootstrap: ModuleType) -> None:

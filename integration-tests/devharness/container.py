@@ -38,6 +38,7 @@ COPY_IGNORE = shutil.ignore_patterns(
     ".pytest_cache",
     "*.egg-info",
     "build",
+    "_build",
     "dist",
     "node_modules",
     ".timings.json",

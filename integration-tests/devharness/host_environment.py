@@ -18,6 +18,8 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 PASSTHROUGH_VARS = (
     *CA_VARS,
+    # ./dev screenshots: integration-tests/test_95_screenshots.py runs only when it is 1
+    "TLJH_SCREENSHOTS",
     "http_proxy",
     "https_proxy",
     "no_proxy",

@@ -22,6 +22,7 @@ from devharness.recipe import Recipe
 from devharness.rootfs_cache import ensure_rootfs
 from devharness.session_steps import (
     BOOTSTRAP_ARGS,
+    collect_screenshots,
     collect_timings,
     run_bench,
     run_bootstrap,
@@ -122,6 +123,7 @@ def run_session(opts: SessionOptions) -> int:
 
         rc = run_pytest(c, opts.admin, opts.pytest_args)
         failed = rc != 0
+        collect_screenshots(c)
         result = collect_timings(c, timings)
         TIMINGS_OUT.write_text(json.dumps(result, indent=2) + "\n")
         owner = REPO.stat()

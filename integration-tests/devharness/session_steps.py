@@ -104,6 +104,21 @@ def run_bench(c: Container, admin: str, bench_args: Sequence[str], fresh_install
     return rc
 
 
+def collect_screenshots(c: Container) -> None:
+    """Copy what test_95_screenshots.py wrote into docs/_static/screenshots/ (./dev screenshots)."""
+    inner = c.root / TEST_VENV.lstrip("/") / "screenshots"
+    if os.environ.get("TLJH_SCREENSHOTS") != "1" or not inner.is_dir():
+        return
+    out = REPO / "docs" / "_static" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    owner = REPO.stat()
+    for src in sorted(inner.iterdir()):
+        dest = out / src.name
+        dest.write_bytes(src.read_bytes())
+        os.chown(dest, owner.st_uid, owner.st_gid)
+        say(f"wrote {dest.relative_to(REPO)}")
+
+
 def collect_timings(c: Container, extra: dict[str, float]) -> dict[str, Any]:
     timings: dict[str, Any] = {}
     inner = c.root / TEST_VENV.lstrip("/") / "timings.json"

@@ -102,14 +102,16 @@ def _refuse_invalid(layout: Layout, say: Callable[[str], None] | None = None) ->
         say(ignored_keys_warning(str(layout.config_file), ignored))
 
 
-def reload_plan(layout: Layout, component: str = "hub") -> ApplyPlan:
+def reload_plan(
+    layout: Layout, component: str = "hub", say: Callable[[str], None] | None = None
+) -> ApplyPlan:
     """What ``tljh-config reload [component]`` would restart and why; changes nothing.
 
     Takes no lock and writes nothing (not even the known-good record a real
     reload may write first).  Raises :class:`~tljh.errors.ConfigError` for an
-    invalid config, as the reload would.
+    invalid config, as the reload would; ``say`` is told of unknown keys.
     """
-    _refuse_invalid(layout)
+    _refuse_invalid(layout, say)
     if component == "proxy":
         return plan_apply(layout, only=["proxy"])
     return plan_apply(layout, always=["hub"], known_good=running_config(layout))

@@ -400,7 +400,7 @@ def _dry_run_reload(args: argparse.Namespace) -> int:
     from tljh.apply.session import reload_plan
 
     layout = Layout.from_env()
-    plan = reload_plan(layout, args.component)
+    plan = reload_plan(layout, args.component, say=_say)
     print("Dry run: nothing is changed or restarted.")
     if not plan.components:
         print("Nothing would restart: the hub and the proxy already run with this configuration.")
@@ -438,6 +438,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
             return 1
         if result.outcome == "saved-invalid":
             session.apply = False
+            if _only_unknown_keys(session.paths):
+                print(
+                    f"Saved {where} WITH PROBLEMS, as asked: keys TLJH does not know, which "
+                    "the hub and the installer ignore with a warning.  It was not applied: "
+                    "run 'sudo tljh-config reload' to apply it, or correct it with "
+                    "'sudo tljh-config edit'.",
+                    file=sys.stderr,
+                )
+                return 1
             print(
                 f"Saved {where} WITH PROBLEMS, as asked.  It was not applied: the hub keeps "
                 "running, but will refuse to start with this file.  Fix it with "
@@ -450,6 +459,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
         else:
             print(f"Saved {where}. Run 'sudo tljh-config reload' to apply it.")
     return 0
+
+
+def _only_unknown_keys(paths: ConfigPaths) -> bool:
+    """Whether every problem of the file is one the hub goes on without."""
+    try:
+        problems = validate(read_config(paths))
+    except ConfigError:
+        return False
+    return bool(problems) and not any(blocking(p, "run") for p in problems)
 
 
 def _plain_or_none(raw: bytes) -> Any:

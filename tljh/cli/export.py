@@ -14,18 +14,22 @@ Nothing here talks to a cluster: the files are for the admin to review and deplo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from tljh.config.store import load_checked_config
 from tljh.errors import ExportError
+from tljh.hub.plugins import ENTRY_POINT_GROUP
 from tljh.layout import Layout
 from tljh.render.user_image import DEFAULT_BASE_IMAGE, env_packages, image_files
 from tljh.render.z2jh import Certificate, Export, ExportWarning, to_z2jh, values_text
 from tljh.system.envpackages import read_env_packages
-from tljh.system.files import PRIVATE_FILE, atomic_write
+from tljh.system.files import PRIVATE_FILE
 
 DEFAULT_VALUES = "values.yaml"
 DEFAULT_IMAGE_DIR = "user-image"
@@ -62,6 +66,15 @@ def read_certificate(config: Mapping[str, object], include_secrets: bool) -> Cer
         ) from None
 
 
+def installed_plugins() -> list[str]:
+    """The packages of the installed TLJH plugins (not loaded: only named)."""
+    names = set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        names.add(dist.name if dist is not None else ep.name)
+    return sorted(names)
+
+
 def parse_image(text: str | None) -> tuple[str, str] | None:
     """``REGISTRY/NAME:TAG`` as (name, tag); the tag is required (the chart needs one)."""
     if not text:
@@ -76,27 +89,51 @@ def parse_image(text: str | None) -> tuple[str, str] | None:
     return name, tag
 
 
+def invoking_user() -> tuple[int, int] | None:
+    """(uid, gid) of the admin who ran the command with sudo: the files are theirs to
+    take to the cluster, not root's.  None when not run through sudo."""
+    uid, gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+    if os.geteuid() != 0 or not uid.isdigit() or not gid.isdigit():
+        return None
+    return int(uid), int(gid)
+
+
 def write_new(path: Path, text: str, mode: int, force: bool) -> None:
-    """Write ``path``; an existing file only with ``force`` (then replaced atomically)."""
+    """Write ``path`` whole, with ``mode``, owned by the admin who ran sudo (if any).
+
+    An existing file is replaced only with ``force``.  The text goes to a new
+    temporary file first (mode and owner set before it has its name), which
+    then takes the name: with ``force`` by a rename, else by a link, which fails
+    if anything, a symbolic link too, is there.
+    """
     if path.is_dir():
         raise ExportError(f"{path} is a directory", "give a file name with --out")
-    if force:
-        atomic_write(path, text, mode=mode)
-        return
-    try:
-        # O_EXCL|O_NOFOLLOW: never write through a link someone left at that name.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    except FileExistsError:
-        refuse_existing(path, force)
-        raise
-    except FileNotFoundError:
+    if not path.parent.is_dir():
         raise ExportError(
             f"cannot write {path}: {path.parent} does not exist",
             "create it or choose another --out",
-        ) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), mode)  # whatever the umask
-        f.write(text)
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)  # whatever the umask
+            owner = invoking_user()
+            if owner:
+                os.fchown(f.fileno(), *owner)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                refuse_existing(path, force)
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def print_warnings(warnings: list[ExportWarning]) -> None:
@@ -121,6 +158,7 @@ def cmd_z2jh(args: argparse.Namespace, layout: Layout) -> int:
         snippets=read_snippets(layout),
         certificate=read_certificate(config, args.include_secrets),
         image=parse_image(args.image),
+        plugins=installed_plugins(),
     )
     text = values_text(export, str(layout.config_file))
     print_warnings(export.warnings)
@@ -147,7 +185,11 @@ def cmd_user_image(args: argparse.Namespace, layout: Layout) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a directory", "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        out.mkdir(parents=True)
+        owner = invoking_user()
+        if owner:
+            os.chown(out, *owner, follow_symlinks=False)
     existing = [name for name in files if (out / name).exists()]
     if existing and not args.force:
         raise ExportError(

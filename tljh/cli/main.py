@@ -14,11 +14,20 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from tljh.cli import backup, doctor, export, logs, status, users
+from tljh.cli import backup, doctor, export, logs, restore, status, uninstall, users
 from tljh.errors import TLJHError
 from tljh.layout import Layout
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (users, status, doctor, logs, export, backup)
+SUBCOMMANDS: tuple[ModuleType, ...] = (
+    users,
+    status,
+    doctor,
+    logs,
+    export,
+    backup,
+    restore,
+    uninstall,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

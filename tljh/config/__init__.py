@@ -23,7 +23,8 @@ This package also keeps the names that published upstream TLJH plugins and
 scripts use from ``tljh.config``: the path constants ``INSTALL_PREFIX``,
 ``HUB_ENV_PREFIX``, ``USER_ENV_PREFIX``, ``STATE_DIR``, ``CONFIG_DIR`` and
 ``CONFIG_FILE`` (strings, computed on access from ``TLJH_INSTALL_PREFIX``),
-:func:`reload_component`, and upstream's functions (``set_config_value``,
+:func:`reload_component`, :func:`main` (``tljh-config``; also
+``python3 -m tljh.config``), and upstream's functions (``set_config_value``,
 ``add_config_value``, ``get_current_config``, ``parse_value``, ...), which
 live in :mod:`tljh.config.upstream_api`.  Importing this package is cheap:
 nothing heavy is imported until a name is used.
@@ -60,6 +61,7 @@ __all__ = [
     "INSTALL_PREFIX",
     "STATE_DIR",
     "USER_ENV_PREFIX",
+    "main",
     "reload_component",
     *_UPSTREAM_API,
 ]
@@ -87,6 +89,15 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_PATH_ATTRS, *_UPSTREAM_API])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tljh-config`` itself: upstream's entry point was ``tljh.config:main``."""
+    # upstream compatibility (scripts run 'python3 -m tljh.config ...'): the
+    # command line is tljh.cli's, above this layer; imported only when called.
+    from tljh.cli.config import main as cli_main
+
+    return cli_main(argv)
 
 
 def reload_component(component: str) -> None:

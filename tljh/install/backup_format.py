@@ -321,6 +321,8 @@ def _member_problem(
     if top in (MANIFEST, ACCOUNTS):
         return None if len(parts) == 1 and kind == "file" else f"a {kind}, not the file {top}"
     if top in (CONFIG, STATE):
+        if len(parts) == 1 and kind != "directory":
+            return f"a {kind}, not the directory {top}/"
         if kind not in ("file", "directory"):
             return f"a {kind}: {top}/ holds only files and directories"
         if m.mode & 0o7000:

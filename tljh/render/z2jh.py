@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,13 +382,15 @@ def to_z2jh(
     snippets: Mapping[str, str] | None = None,
     certificate: Certificate | None = None,
     image: tuple[str, str] | None = None,
+    plugins: Sequence[str] = (),
 ) -> Export:
     """The chart values equivalent to ``config`` and what could not be carried over.
 
     ``config`` is validated (defaults are filled in here); ``snippets`` maps the
     file names of ``jupyterhub_config.d`` to their text; ``certificate`` is the
     admin's own certificate (its text is only used with ``include_secrets``);
-    ``image`` the (name, tag) of the users' image built from ``tljh export user-image``.
+    ``image`` the (name, tag) of the users' image built from ``tljh export user-image``;
+    ``plugins`` the installed TLJH plugins (their changes to the hub are not exported).
     """
     config = with_defaults(config)
     out = Export()
@@ -412,6 +414,15 @@ def to_z2jh(
     if https:
         out.values["proxy"] = {"https": https}
     _warn_leftovers(out, config)
+    if plugins:
+        out.warnings.append(
+            ExportWarning(
+                "plugins",
+                f"what the TLJH plugins {', '.join(sorted(plugins))} do to the hub or install "
+                "on this server is not in the values",
+                "redo it in hub.extraConfig, a custom hub image or the user image",
+            )
+        )
     return out
 
 

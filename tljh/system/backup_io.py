@@ -45,13 +45,20 @@ def publish(tmp: Path, target: Path) -> None:
 
     Raises :class:`BackupError` when ``target`` exists (made meanwhile).
     """
+    exists = BackupError(
+        f"{target} exists: a backup never overwrites a file",
+        "choose another file name, or move the old file away first",
+    )
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise BackupError(
-            f"{target} exists: a backup never overwrites a file",
-            "choose another file name, or move the old file away first",
-        ) from None
+        raise exists from None
+    except OSError:
+        # A file system without hard links (vfat, some network shares): a rename,
+        # after one more look, is the closest there is.
+        if target.exists() or target.is_symlink():
+            raise exists from None
+        os.rename(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(target.parent, os.O_RDONLY)
