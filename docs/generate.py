@@ -41,7 +41,8 @@ def _generated_note(what: str) -> str:
 def _md(text: str) -> str:
     """Prose for a Markdown paragraph or table cell: no raw HTML, no line breaks in cells."""
     text = " ".join(text.split())
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return text.replace("*", "\\*")  # '********' (a masked secret) is text, not emphasis
 
 
 # ----------------------------------------------------------------- configuration keys

@@ -200,7 +200,10 @@ def _add_tree(
         info = tar.gettarinfo(str(path), arcname=f"{arcname}/{rel}")
         info = replace_member(info, mode=info.mode & 0o777)
         if info.isreg():
-            with open(path, "rb") as f:
+            # Never through a symlink put there since the lstat above.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                info.size = os.fstat(f.fileno()).st_size
                 tar.addfile(info, f)
         else:
             tar.addfile(info)
