@@ -152,6 +152,7 @@ PROGRESS_FILE = "install-progress.json"
 PROGRESS_RUN_VARIABLE = "TLJH_PROGRESS_RUN"
 INSTALL_STEPS = (
     "directories",
+    "migration",
     "hub packages",
     "config",
     "admin passwords",
@@ -166,7 +167,9 @@ INSTALL_STEPS = (
     "proxy config",
     "systemd units",
     "tljh-config",
+    "hub database",
     "services",
+    "migration done",
     "post-install hooks",
 )
 PROGRESS_FORMAT = 1
@@ -1011,6 +1014,102 @@ def install_tljh(hub_env, uv, source, dev, env, version=None):
         log(f"hub environment: TLJH {now} is installed{was}")
 
 
+# ---------------------------------------------------------------- upstream TLJH
+
+# A server installed by upstream TLJH (jupyterhub/the-littlest-jupyterhub) has the
+# same layout and package name; the installer takes it over.  What it replaces is
+# kept in state/upstream/ (docs/howto/from-upstream.md says how to go back).
+UPSTREAM_DIR = os.path.join("state", "upstream")
+MIGRATION_RECORD = "migration.json"
+
+
+def upstream_tljh(hub_env):
+    """The version of upstream TLJH installed in ``hub_env``; None if it is not upstream's.
+
+    Both share the package name and often the version: only ours has tljh/layout.py.
+    """
+    for site in sorted(glob.glob(os.path.join(hub_env, "lib", "python3*", "site-packages"))):
+        infos = glob.glob(os.path.join(site, PACKAGE_NAME.replace("-", "_") + "-*.dist-info"))
+        package = os.path.join(site, "tljh")
+        if infos and os.path.isdir(package):
+            if os.path.exists(os.path.join(package, "layout.py")):
+                return None
+            return _metadata_fields(os.path.join(infos[0], "METADATA")).get("Version", "unknown")
+    return None
+
+
+def installed_version(hub_env, name):
+    """The version of the distribution ``name`` in ``hub_env``, read from its files."""
+    pattern = os.path.join(hub_env, "lib", "python3*", "site-packages", name + "-*.dist-info")
+    for info in sorted(glob.glob(pattern)):
+        fields = _metadata_fields(os.path.join(info, "METADATA"))
+        if fields.get("Name", "").lower() == name.lower():
+            return fields.get("Version")
+    return None
+
+
+def _write_record(path, record):
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".new", path)
+
+
+def take_over_upstream(prefix, hub_env):
+    """Move upstream's hub environment aside, into state/upstream/; None if not upstream.
+
+    Returns the migration record the installer continues from.  Running servers and
+    the running hub keep going; the installer restarts the hub on the new environment.
+    """
+    version = upstream_tljh(hub_env)
+    if version is None:
+        return None
+    kept_dir = os.path.join(prefix, UPSTREAM_DIR)
+    kept_env = os.path.join(kept_dir, "hub-env")
+    if os.path.lexists(kept_env):
+        fail(
+            f"upstream TLJH {version} is installed, and {kept_env} (what an earlier "
+            "migration kept) is in the way",
+            f"move {kept_env} elsewhere (or delete it if you do not need to go back to "
+            "that version), then run this again",
+        )
+    for path in (os.path.join(prefix, "state"), kept_dir):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    jupyterhub = installed_version(hub_env, "jupyterhub") or "unknown"
+    record = {
+        "tljh": version,
+        "jupyterhub": jupyterhub,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "started",
+        "hub_env": kept_env,
+    }
+    _write_record(os.path.join(kept_dir, MIGRATION_RECORD), record)
+    log(
+        f"migration: found upstream TLJH {version} (JupyterHub {jupyterhub}); taking it over. "
+        f"Its hub environment is kept in {kept_env}"
+    )
+    shutil.move(hub_env, kept_env)  # a rename, unless state/ is another filesystem
+    return record
+
+
+def give_back_upstream(prefix, hub_env, record):
+    """Put upstream's hub environment back after the bootstrap failed before the installer."""
+    kept_env = record["hub_env"]
+    if not os.path.isdir(kept_env):
+        return
+    if os.path.lexists(hub_env):
+        shutil.rmtree(hub_env, ignore_errors=True)
+    shutil.move(kept_env, hub_env)
+    record["status"] = "rolled back"
+    _write_record(os.path.join(prefix, UPSTREAM_DIR, MIGRATION_RECORD), record)
+    log(
+        f"migration: stopped early; upstream's hub environment is back in {hub_env} and "
+        "the server runs upstream TLJH as before. Fix the cause and run this again"
+    )
+
+
 # ---------------------------------------------------------------- progress
 
 # The install's status file (path, status) once the install has started.
@@ -1282,6 +1381,15 @@ def dry_run(prefix, environ, argv, source):
     if missing:
         log("system packages: would install " + " ".join(missing))
     python = os.path.join(prefix, "hub", "bin", "python3")
+    upstream = upstream_tljh(os.path.join(prefix, "hub"))
+    if upstream is not None:
+        log(
+            f"migration: would take over upstream TLJH {upstream}: a new hub environment "
+            f"(upstream's kept in {os.path.join(prefix, UPSTREAM_DIR)}), its database upgraded "
+            "(a copy kept), new units and sudoers; config.yaml, users, passwords, homes and "
+            "the user environment stay"
+        )
+        sys.exit(0)
     if not python_works(python):
         log(
             f"hub environment: would create it in {prefix}/hub and install TLJH and "
@@ -1355,11 +1463,23 @@ def main(argv=None):
     progress_step("system packages")
     ensure_apt_packages(env)
     progress_step("hub environment")
-    plugins = ensure_hub_env(hub_env, env, prefix)
-    uv = ensure_uv(hub_env, env)
-    progress_step("TLJH package")
-    dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
-    install_tljh(hub_env, uv, source, dev, env, args.version)
+    upstream = take_over_upstream(prefix, hub_env)
+    try:
+        plugins = ensure_hub_env(hub_env, env, prefix)
+        if upstream:
+            # Plugins installed into upstream's environment keep their hooks.
+            kept = installed_plugin_specs(upstream["hub_env"])
+            if kept:
+                log("migration: the plugins of upstream's hub environment: " + " ".join(kept))
+            plugins += kept
+        uv = ensure_uv(hub_env, env)
+        progress_step("TLJH package")
+        dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
+        install_tljh(hub_env, uv, source, dev, env, args.version)
+    except BaseException:
+        if upstream:
+            give_back_upstream(prefix, hub_env, upstream)
+        raise
     log("bootstrap done in %.1f s; starting the TLJH installer" % (time.monotonic() - started))
 
     python = os.path.join(hub_env, "bin", "python3")

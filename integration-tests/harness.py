@@ -7,6 +7,7 @@ filesystem. The checkout is copied into it and installed with the real
 ``bootstrap/bootstrap.py``; the integration suite then runs inside the container.
 
     harness.py test [--debian trixie] [--keep] [-k EXPR] [-- PYTEST-ARGS]
+    harness.py test --from-upstream [-k EXPR]   (upstream installed; integration-tests/migration/)
     harness.py try [--debian trixie] [--no-install]
     harness.py bench [--debian trixie] [--keep] [-- BENCH-ARGS]
     harness.py rootfs [--debian trixie] [--rebuild]
@@ -50,6 +51,7 @@ def session_options(args: argparse.Namespace, mode: str, **extra: Any) -> Sessio
         cold_cache=args.cold_cache,
         bootstrap_cmd=args.bootstrap_cmd,
         ignore_busy_ports=args.ignore_busy_ports,
+        from_upstream=args.from_upstream,
         **extra,
     )
 
@@ -107,6 +109,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "--cold-cache",
             action="store_true",
             help="do not share the pip/uv/apt download caches with the container",
+        )
+        p.add_argument(
+            "--from-upstream",
+            action="store_true",
+            help="install upstream TLJH 2.x instead (from the fixture in ../shared/upstream-tljh "
+            "or $TLJH_UPSTREAM_FIXTURE); test then runs integration-tests/migration/, "
+            "whose tests migrate it with our bootstrap",
         )
         # Replaces `python3 - --admin … < bootstrap/bootstrap.py` with a shell command run
         # inside (same environment); for working on the harness itself.

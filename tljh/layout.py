@@ -159,6 +159,16 @@ class Layout:
         return self.state_dir / "hub-fallback.json"
 
     @property
+    def upstream_dir(self) -> Path:
+        """What a migration from upstream TLJH replaced, kept to go back (root-only)."""
+        return self.state_dir / "upstream"
+
+    @property
+    def migration_record(self) -> Path:
+        """How the migration from upstream TLJH went (written first by bootstrap.py)."""
+        return self.upstream_dir / "migration.json"
+
+    @property
     def installer_log(self) -> Path:
         return self.prefix / "installer.log"
 

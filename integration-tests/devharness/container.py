@@ -42,6 +42,7 @@ COPY_IGNORE = shutil.ignore_patterns(
     "dist",
     "node_modules",
     ".timings.json",
+    ".timings-migration.json",
 )
 
 

@@ -22,12 +22,14 @@ from devharness.recipe import Recipe
 from devharness.rootfs_cache import ensure_rootfs
 from devharness.session_steps import (
     BOOTSTRAP_ARGS,
+    MIGRATION_SUITE,
     collect_screenshots,
     collect_timings,
     run_bench,
     run_bootstrap,
     run_pytest,
 )
+from devharness.upstream import install_upstream, prepare_upstream_source
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class SessionOptions:
     no_install: bool = False  # try: only boot the container
     pytest_args: tuple[str, ...] = ()
     bench_args: tuple[str, ...] = ()
+    # test/try: install upstream TLJH 2.x instead of ours; test then runs the
+    # migration suite (integration-tests/migration/), whose tests run our bootstrap.
+    from_upstream: bool = False
 
 
 _session_lock: IO[str] | None = None
@@ -97,6 +102,8 @@ def run_session(opts: SessionOptions) -> int:
     try:
         t0 = time.monotonic()
         c.prepare()
+        if opts.from_upstream:
+            prepare_upstream_source(c)
         timings["container_prepare_seconds"] = time.monotonic() - t0
         say(f"booting {c.name} from {c.lower.name}")
         timings["container_boot_seconds"] = c.boot()
@@ -106,11 +113,18 @@ def run_session(opts: SessionOptions) -> int:
             failed = False
             return wait_for_ctrl_c(c, installed=False, admin=opts.admin)
 
-        rc, took = run_bootstrap(c, opts.admin, opts.bootstrap_cmd)
-        timings["fresh_install_seconds"] = took
-        if rc != 0:
-            say("the bootstrap failed")
-            return rc or 1
+        if opts.from_upstream:
+            rc, took = install_upstream(c, opts.admin)
+            timings["upstream_install_seconds"] = took
+            if rc != 0:
+                say("upstream's install failed")
+                return rc or 1
+        else:
+            rc, took = run_bootstrap(c, opts.admin, opts.bootstrap_cmd)
+            timings["fresh_install_seconds"] = took
+            if rc != 0:
+                say("the bootstrap failed")
+                return rc or 1
 
         if opts.mode == "try":
             failed = False
@@ -121,15 +135,17 @@ def run_session(opts: SessionOptions) -> int:
             failed = rc != 0
             return rc
 
-        rc = run_pytest(c, opts.admin, opts.pytest_args)
+        suite = MIGRATION_SUITE if opts.from_upstream else None
+        rc = run_pytest(c, opts.admin, opts.pytest_args, suite)
         failed = rc != 0
         collect_screenshots(c)
         result = collect_timings(c, timings)
-        TIMINGS_OUT.write_text(json.dumps(result, indent=2) + "\n")
+        out = TIMINGS_OUT.with_name(".timings-migration.json") if suite else TIMINGS_OUT
+        out.write_text(json.dumps(result, indent=2) + "\n")
         owner = REPO.stat()
-        os.chown(TIMINGS_OUT, owner.st_uid, owner.st_gid)
+        os.chown(out, owner.st_uid, owner.st_gid)
         print(json.dumps(result, indent=2), flush=True)
-        say(f"pytest exited with {rc}; timings written to {TIMINGS_OUT.relative_to(REPO)}")
+        say(f"pytest exited with {rc}; timings written to {out.relative_to(REPO)}")
         return rc
     except KeyboardInterrupt as e:
         signum = signal_number(e)

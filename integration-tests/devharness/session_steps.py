@@ -18,6 +18,8 @@ from devharness.processes import kill_group, stream
 from devharness.recipe import TEST_VENV
 
 BOOTSTRAP_ARGS = ("--user-env", "venv")  # Miniforge is not reachable from every test machine
+#: The suite run over an upstream install (--from-upstream); the normal suite leaves it out.
+MIGRATION_SUITE = "integration-tests/migration/"
 
 
 def run_bootstrap(c: Container, admin: str, bootstrap_cmd: str | None) -> tuple[int, float]:
@@ -50,7 +52,10 @@ def run_bootstrap(c: Container, admin: str, bootstrap_cmd: str | None) -> tuple[
     return rc, took
 
 
-def run_pytest(c: Container, admin: str, pytest_args: Sequence[str]) -> int:
+def run_pytest(
+    c: Container, admin: str, pytest_args: Sequence[str], suite: str | None = None
+) -> int:
+    """Run the integration suite inside (or, with ``suite``, that folder of it)."""
     env = {
         **host_passthrough_env(),
         "TLJH_INTEGRATION": "1",
@@ -59,9 +64,12 @@ def run_pytest(c: Container, admin: str, pytest_args: Sequence[str]) -> int:
         "TLJH_TEST_ADMIN": admin,
         "PYTHONUNBUFFERED": "1",
     }
+    if suite:
+        env["TLJH_MIGRATION"] = "1"
     if os.environ.get("TERM"):
         env["TERM"] = os.environ["TERM"]
-    argv = [f"{TEST_VENV}/bin/python", "-m", "pytest", "-v", "integration-tests/", *pytest_args]
+    where = suite or "integration-tests/"
+    argv = [f"{TEST_VENV}/bin/python", "-m", "pytest", "-v", where, *pytest_args]
     say("running the integration suite inside: " + " ".join(argv[2:]))
     # Its own session, so that an interruption can kill the whole test run.
     proc = subprocess.Popen(

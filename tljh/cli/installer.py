@@ -23,6 +23,7 @@ from tljh.install.options import InstallOptions, add_options
 from tljh.install.packages import RESTARTED_VARIABLE
 from tljh.install.progress import Progress
 from tljh.install.steps import STEPS, run_steps, setup_logging
+from tljh.install.upstream import roll_back
 from tljh.layout import Layout
 
 log = logging.getLogger("tljh.install")
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if progress is not None:
             progress.end(ok=False)
         log.error("%s", e.render())
+        if ctx.migration is not None:
+            roll_back(layout, ctx.migration)
         log.error(
             "The full log is in %s. Fix the cause and run the installer again.",
             layout.installer_log,
@@ -72,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if progress is not None:
             progress.end(ok=False)
         log.error("unexpected error", exc_info=True)  # the log file only
+        if ctx.migration is not None:
+            roll_back(layout, ctx.migration)
         log.error(
             "error: the installer stopped on an unexpected error: %s: %s; the details are in %s\n"
             "hint: running the installer again is safe (each step only changes what is not "

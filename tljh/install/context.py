@@ -32,6 +32,9 @@ class Context:
     restart_installer: bool = False
     #: ``--admin`` and ``--admin-password-file``, once read (tljh.install.admins).
     admins: list[AdminRequest] | None = None
+    #: The migration record while this install takes over upstream TLJH
+    #: (tljh.install.upstream); None otherwise.
+    migration: dict[str, Any] | None = None
 
 
 #: A step looks at the machine, changes what differs, and returns what it changed.

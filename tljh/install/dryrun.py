@@ -39,10 +39,11 @@ from tljh.install.files import (
 )
 from tljh.install.packages import hub_requirements, requirement_name
 from tljh.install.services import hub_env_fingerprint
+from tljh.install.upstream import STARTED, read_record
 from tljh.layout import HUB_UNIT, PROXY_UNIT
 from tljh.render.sudoers import sudoers_text
 from tljh.render.units import hub_unit, traefik_unit
-from tljh.system import apt, systemd
+from tljh.system import apt, hubdb, systemd
 from tljh.system.files import PRIVATE_FILE, fix_permissions, read_or_none, tighten_files
 from tljh.system.packages import user_env_plan, uv_pip_plan
 from tljh.system.userenv import detect_kind, user_env_requirements
@@ -261,6 +262,28 @@ def would_services(ctx: Context) -> list[str]:
     return out
 
 
+def would_migrate(ctx: Context) -> list[str]:
+    record = read_record(ctx.layout)
+    if record is None or record.get("status") != STARTED:
+        return []
+    return [f"would keep copies of upstream TLJH's files in {ctx.layout.upstream_dir}"]
+
+
+def would_hub_database(ctx: Context) -> list[str]:
+    db = ctx.layout.hub_db
+    if not db.is_file():
+        return []
+    have, want = hubdb.revision(db), hubdb.head_revision(ctx.layout)
+    if have == want:
+        return []
+    ctx.hub_changed = True
+    return [f"would stop the hub, copy its database and upgrade it from schema {have} to {want}"]
+
+
+def would_finish_migration(ctx: Context) -> list[str]:
+    return []  # would_migrate said it: a dry run never starts a migration
+
+
 def would_post_install(ctx: Context) -> list[str]:
     if ctx.plugins is None:
         return []
@@ -271,6 +294,7 @@ def would_post_install(ctx: Context) -> list[str]:
 
 CHECKS: dict[str, Step] = {
     "directories": would_directories,
+    "migration": would_migrate,
     "hub packages": would_hub_packages,
     "config": would_config,
     "admin passwords": would_admin_passwords,
@@ -285,7 +309,9 @@ CHECKS: dict[str, Step] = {
     "proxy config": would_proxy_config,
     "systemd units": would_units,
     "tljh-config": would_tljh_config_link,
+    "hub database": would_hub_database,
     "services": would_services,
+    "migration done": would_finish_migration,
     "post-install hooks": would_post_install,
 }
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from tljh.install.accounts import step_groups, step_service_users, step_sudoers
 from tljh.install.admins import step_admin_passwords
 from tljh.install.context import Context, Step
+from tljh.install.database import step_hub_database
 from tljh.install.files import step_config, step_directories, step_secrets, step_tljh_config_link
 from tljh.install.packages import (
     step_hub_packages,
@@ -28,12 +29,15 @@ from tljh.install.packages import (
     step_user_env,
 )
 from tljh.install.services import step_proxy_config, step_services, step_units
+from tljh.install.upstream import step_upstream, step_upstream_done
 from tljh.layout import Layout
 
 log = logging.getLogger(__name__)
 
 STEPS: list[tuple[str, Step]] = [
     ("directories", step_directories),
+    # Before anything of upstream TLJH's is replaced: keep copies (tljh.install.upstream).
+    ("migration", step_upstream),
     ("hub packages", step_hub_packages),
     ("config", step_config),
     ("admin passwords", step_admin_passwords),
@@ -48,7 +52,10 @@ STEPS: list[tuple[str, Step]] = [
     ("proxy config", step_proxy_config),
     ("systemd units", step_units),
     ("tljh-config", step_tljh_config_link),
+    ("hub database", step_hub_database),
     ("services", step_services),
+    # The hub runs on the new install: the migration is done, whatever plugins do next.
+    ("migration done", step_upstream_done),
     ("post-install hooks", step_post_install),
 ]
 

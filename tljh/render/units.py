@@ -51,7 +51,9 @@ def hub_unit(layout: Layout, jupyterhub_config: Path) -> str:
     """``jupyterhub.service``: the hub, run from the hub environment as root.
 
     Root is needed to create system users and start their systemd units.
-    ``--upgrade-db`` lets an upgraded JupyterHub migrate its database at start.
+    No ``--upgrade-db``: the installer upgrades the database on purpose, after
+    a copy (tljh.install.database); a hub whose packages were changed by hand
+    refuses an old schema instead of changing it behind the admin's back.
 
     The sandbox takes away what the hub's job does not need (see the comments
     in the unit).  A hub that can start units as any user is root in effect,
@@ -98,7 +100,7 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 {_capability_lines(_HUB_NEVER_USES_NEWER)}
 Environment=TLJH_INSTALL_PREFIX={layout.prefix}
 Environment=PATH={layout.hub_env}/bin:{SYSTEM_PATH}
-ExecStart={layout.hub_python} -m jupyterhub -f {jupyterhub_config} --upgrade-db
+ExecStart={layout.hub_python} -m jupyterhub -f {jupyterhub_config}
 
 [Install]
 WantedBy=multi-user.target

@@ -40,6 +40,11 @@ def restart(unit: str) -> None:
     run(["systemctl", "restart", "--no-block", unit], timeout=SYSTEMCTL_TIMEOUT)
 
 
+def stop(unit: str) -> None:
+    """Stop ``unit`` and wait until it has stopped."""
+    run(["systemctl", "stop", unit], timeout=SYSTEMCTL_TIMEOUT)
+
+
 def journal_tail(unit: str, lines: int = 30) -> str:
     try:
         proc = subprocess.run(
