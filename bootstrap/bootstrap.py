@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -45,6 +46,9 @@ SUPPORTED_ARCHES = ("x86_64", "aarch64")
 MIN_FREE_BYTES = 1_500_000_000
 APT_PACKAGES = ("python3", "python3-venv", "git", "sudo", "curl", "ca-certificates")
 PACKAGE_NAME = "the-littlest-jupyterhub"
+# Where a git ref given as --version (a branch, tag or commit) is looked up.
+SOURCE_REPOSITORY = "https://github.com/jupyterhub/the-littlest-jupyterhub.git"
+RELEASES_PAGE = "https://pypi.org/project/the-littlest-jupyterhub/#history"
 RETRIES = 3
 
 # The installer's options (the bootstrap forwards them to it), how the admin's
@@ -692,13 +696,188 @@ def ensure_uv(hub_env, env):
     return uv
 
 
-def tljh_spec(environ, version):
+# A release as --version takes it: 2, 2.1, 2.1.0, 2.1.0b1, 2.1.0rc1, 2.1.0.post1, 2.1.0.dev3
+# (a leading "v", as in git tags, is allowed).
+RELEASE_PATTERN = re.compile(
+    r"v?(?P<release>\d+(?:\.\d+)*)(?P<pre>(?:a|b|rc)\d+)?(?P<post>\.post\d+)?(?P<dev>\.dev\d+)?"
+)
+# What git accepts as a branch or tag name, roughly, and nothing a shell would expand.
+GIT_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
+COMMIT_PATTERN = re.compile(r"[0-9a-f]{7,40}")
+ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip")
+
+
+class VersionProblem(Exception):
+    def __init__(self, message, hint):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _git_source(url, ref, what):
+    spec = f"{PACKAGE_NAME} @ git+{url}" + (f"@{ref}" if ref else "")
+    return {"kind": "git", "spec": spec, "url": url, "ref": ref, "what": what}
+
+
+def resolve_version(version):
+    """What ``--version VERSION`` asks for, as upstream TLJH's bootstrap takes it.
+
+    Returns a source: ``kind`` (release: from the package index; git; url: an
+    archive; local: a directory), ``spec`` (what uv installs), ``what`` (for
+    messages), and for git the ``url`` and ``ref`` to check first.
+
+    - ``latest`` (or nothing): the newest release;
+    - ``X`` or ``X.Y``: the newest release X.*, X.Y.*; ``X.Y.Z`` and pre-releases
+      like ``X.Y.Zb1``: exactly that release;
+    - a git URL (``git+https://…[@REF]``, ``https://….git[@REF]``) or an archive
+      URL (``https://…/….tar.gz``, ``.whl``, ``.zip``); ``file:///path``: a copy of the source;
+    - anything else that can be a git ref (``main``, a tag, a commit): that ref
+      of :data:`SOURCE_REPOSITORY`.
+
+    Raises :class:`VersionProblem` for anything else.
+    """
+    text = (version or "").strip()
+    if text in ("", "latest"):
+        return {"kind": "release", "spec": PACKAGE_NAME, "what": "the newest TLJH release"}
+    release = RELEASE_PATTERN.fullmatch(text)
+    if release:
+        number = text.lstrip("v")
+        exact = number.count(".") >= 2 or any(release.group(g) for g in ("pre", "post", "dev"))
+        if exact:
+            return {
+                "kind": "release",
+                "spec": f"{PACKAGE_NAME}=={number}",
+                "what": f"TLJH {number}",
+            }
+        return {
+            "kind": "release",
+            "spec": f"{PACKAGE_NAME}=={number}.*",
+            "what": f"the newest TLJH {number}.x release",
+        }
+    if text.startswith("file://"):
+        return {"kind": "local", "spec": text[len("file://") :], "what": f"TLJH from {text}"}
+    if text.startswith("git+"):
+        url = text[len("git+") :]
+        if "://" not in url:
+            raise VersionProblem(
+                f"--version {text}: {url} is not a URL",
+                "give a git URL like git+https://github.com/jupyterhub/the-littlest-jupyterhub.git@main",
+            )
+        scheme, _, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        ref = None
+        if "@" in path:
+            path, _, ref = path.rpartition("@")
+        return _git_source(f"{scheme}://{host}{slash}{path}", ref, f"TLJH from {text}")
+    if text.startswith(("https://", "http://")):
+        if text.split("?")[0].split("#")[0].endswith(ARCHIVE_SUFFIXES):
+            return {"kind": "url", "spec": f"{PACKAGE_NAME} @ {text}", "what": f"TLJH from {text}"}
+        scheme, _, rest = text.partition("://")
+        host, slash, path = rest.partition("/")
+        ref = None
+        if "@" in path:
+            path, _, ref = path.rpartition("@")
+        return _git_source(f"{scheme}://{host}{slash}{path}", ref, f"TLJH from {text}")
+    if GIT_REF_PATTERN.fullmatch(text) and ".." not in text and not text.endswith((".lock", "/")):
+        return _git_source(SOURCE_REPOSITORY, text, f"TLJH from {text} of {SOURCE_REPOSITORY}")
+    raise VersionProblem(
+        f"--version {text!r} is neither a release, a git branch, tag or commit, nor a URL",
+        "give latest (the default), a release such as 2.0 or 2.0.1, a branch or tag such as "
+        "main, or a URL (git+https://...@REF, or an archive https://.../....tar.gz)",
+    )
+
+
+def tljh_source(environ, version):
+    """Where TLJH is installed from: ``--version`` (which wins, as in upstream's bootstrap),
+    else ``TLJH_BOOTSTRAP_PIP_SPEC``, else the newest release."""
+    if version:
+        return resolve_version(version)
     spec = environ.get("TLJH_BOOTSTRAP_PIP_SPEC")
     if spec:
-        return spec
-    if version:
-        return f"{PACKAGE_NAME}=={version}"
-    return PACKAGE_NAME
+        kind = "local" if is_local_spec(spec) else "spec"
+        return {"kind": kind, "spec": spec, "what": f"TLJH from {spec}"}
+    return resolve_version("latest")
+
+
+def index_name(env):
+    """The package index uv asks, for messages."""
+    return env.get("UV_INDEX_URL") or env.get("PIP_INDEX_URL") or "PyPI"
+
+
+def release_problem(source, version, on_index, env):
+    """Why installing a release failed, when uv could not find it: (message, hint).
+
+    ``on_index``: whether the index has any release of TLJH at all.
+    """
+    index = index_name(env)
+    if not on_index:
+        return (
+            f"{source['what']} cannot be installed: the package index this server uses "
+            f"({index}) has no package named {PACKAGE_NAME}",
+            "install TLJH from its source instead: --version main (or another branch, tag or "
+            f"commit of {SOURCE_REPOSITORY}; needs access to GitHub), --version with a "
+            "git+https:// or archive URL this server can reach, or, with a copy of the source "
+            "on this server, TLJH_BOOTSTRAP_PIP_SPEC=/path/to/it; if this server must use a "
+            "mirror of PyPI, set PIP_INDEX_URL",
+        )
+    return (
+        f"there is no release matching --version {version} on the package index ({index})",
+        f"see the releases at {RELEASES_PAGE} (or on your mirror) and give one of them, or "
+        "leave out --version to install the newest",
+    )
+
+
+def git_problem(source, returncode, stderr):
+    """Why ``git ls-remote`` of a git source failed: (message, hint), or None if it did not.
+
+    ``returncode`` None: git did not answer in time.  With ``--exit-code``, 2
+    means the repository has no branch or tag of that name.
+    """
+    url, ref = source["url"], source["ref"]
+    if returncode == 0:
+        return None
+    if returncode == 2:
+        if ref is None or COMMIT_PATTERN.fullmatch(ref):
+            # A commit is not listed by ls-remote: the fetch will tell.
+            return None
+        return (
+            f"{url} has no branch or tag named {ref}",
+            f"check the name ('git ls-remote {url}' lists them), or give a release: "
+            "--version latest or e.g. --version 2.0",
+        )
+    last = (stderr or "").strip().splitlines()[-1:] or ["no answer in time"]
+    if returncode is None:
+        last = ["no answer within a minute"]
+    return (
+        f"cannot reach {url} to install {source['what']} ({last[0]})",
+        "this server cannot download TLJH from there. Install a release from the package "
+        "index instead (--version latest, or e.g. --version 2.0), or copy the source to "
+        "this server and run with TLJH_BOOTSTRAP_PIP_SPEC=/path/to/it",
+    )
+
+
+def check_git_source(source, env):
+    """Fail with a clear message when a git source cannot be reached or has no such ref."""
+    argv = ["git", "ls-remote", "--exit-code", source["url"]]
+    if source["ref"] and not COMMIT_PATTERN.fullmatch(source["ref"]):
+        argv.append(source["ref"])
+    try:
+        proc = subprocess.run(
+            argv,
+            env={**env, "GIT_TERMINAL_PROMPT": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+        returncode, stderr = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired:
+        returncode, stderr = None, ""
+    except OSError as e:
+        fail(f"cannot run git to fetch {source['what']}: {e}", "install git: apt-get install git")
+    problem = git_problem(source, returncode, stderr)
+    if problem:
+        fail(*problem)
 
 
 def is_local_spec(spec):
@@ -733,18 +912,71 @@ def _local_stamp(spec, dev):
     return {"spec": path, "dev": bool(dev), "digest": local_source_digest(path)}
 
 
-def install_tljh(hub_env, uv, spec, dev, env):
-    """Install or upgrade TLJH in the hub environment.
+def installed_tljh_version(hub_env):
+    """The version of TLJH in ``hub_env`` (from its files; "" if they do not say), or None."""
+    site = os.path.join(hub_env, "lib", "python3*", "site-packages")
+    found = glob.glob(os.path.join(site, PACKAGE_NAME.replace("-", "_") + "-*.dist-info"))
+    if not found:
+        return None
+    return _metadata_fields(os.path.join(sorted(found)[-1], "METADATA")).get("Version", "")
+
+
+def pinned_version(compiled):
+    """The version of TLJH in ``uv pip compile``'s output (``NAME==VERSION`` lines), or None."""
+    for line in compiled.splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and re.sub(r"[-_.]+", "-", name).lower() == PACKAGE_NAME:
+            return version.split(";")[0].strip()
+    return None
+
+
+def uv_compile(uv, hub_env, spec, env):
+    """What ``uv pip compile`` pins ``spec`` to (its output), or None when it finds nothing.
+
+    It asks the package index only: ``uv pip install`` would be content with any
+    installed TLJH that matches (a copy built from a checkout, say).
+    """
+    argv = [uv, "pip", "compile", "-", "-q", "--no-deps", "--no-header", "--no-annotate"]
+    argv += ["--python", os.path.join(hub_env, "bin", "python3")]
+    proc = subprocess.run(argv, input=spec + "\n", env=env, capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def newest_release(uv, hub_env, spec, env):
+    """The newest release on the package index that satisfies ``spec``, or None."""
+    compiled = uv_compile(uv, hub_env, spec, env)
+    return pinned_version(compiled) if compiled is not None else None
+
+
+def release_to_install(uv, hub_env, source, version, env):
+    """The exact release that ``source`` (a release) names; fails saying why there is none."""
+    found = newest_release(uv, hub_env, source["spec"], env)
+    if found:
+        return found
+    # pip is on every index and mirror: if it is not found either, the index is not reached.
+    if uv_compile(uv, hub_env, "pip", env) is None:
+        index = index_name(env)
+        fail(
+            f"cannot reach the package index ({index}) to look up {source['what']}",
+            "check this server's network connection (and http_proxy/https_proxy, "
+            "PIP_INDEX_URL or SSL_CERT_FILE if it needs them), then run the same command again",
+        )
+    on_index = source["spec"] != PACKAGE_NAME and newest_release(uv, hub_env, PACKAGE_NAME, env)
+    fail(*release_problem(source, version, bool(on_index), env))
+
+
+def install_tljh(hub_env, uv, source, dev, env, version=None):
+    """Install or upgrade TLJH in the hub environment from ``source`` (:func:`tljh_source`).
 
     A release spec is upgraded to the newest release it allows (re-running the
     bootstrap upgrades TLJH).  uv rebuilds a local checkout every time, which
     takes seconds: a checkout unchanged since it was installed is skipped.
     """
+    spec = source["spec"]
     stamp_file = os.path.join(hub_env, SOURCE_STAMP)
-    stamp = _local_stamp(spec, dev) if is_local_spec(spec) else None
-    site = os.path.join(hub_env, "lib", "python3*", "site-packages")
-    installed = glob.glob(os.path.join(site, PACKAGE_NAME.replace("-", "_") + "-*.dist-info"))
-    if stamp is not None and installed:
+    stamp = _local_stamp(spec, dev) if source["kind"] == "local" else None
+    installed = installed_tljh_version(hub_env)
+    if stamp is not None and installed is not None:
         try:
             with open(stamp_file) as f:
                 if json.load(f) == stamp:
@@ -752,19 +984,34 @@ def install_tljh(hub_env, uv, spec, dev, env):
                     return
         except (OSError, ValueError):
             pass
+    if source["kind"] == "git":
+        check_git_source(source, env)
+    argv = [uv, "pip", "install", "-q", "--python", os.path.join(hub_env, "bin", "python3")]
+    if source["kind"] == "release":
+        release = release_to_install(uv, hub_env, source, version, env)
+        if release == installed:
+            log(f"hub environment: TLJH {release} ({source['what']}) is installed")
+            return
+        log(f"hub environment: installing TLJH {release} ({source['what']})")
+        argv.append(f"{PACKAGE_NAME}=={release}")
+    else:
+        log(f"hub environment: installing or upgrading {source['what']}")
+        if source["kind"] != "local":
+            argv += ["--upgrade-package", PACKAGE_NAME]
+        if dev and source["kind"] == "local":
+            argv.append("-e")
+        argv.append(spec)
+    # Whatever was installed from a checkout may be half replaced from here on.
     with contextlib.suppress(FileNotFoundError):
         os.unlink(stamp_file)
-    log(f"hub environment: installing or upgrading TLJH from {spec}")
-    argv = [uv, "pip", "install", "-q", "--python", os.path.join(hub_env, "bin", "python3")]
-    if not is_local_spec(spec):
-        argv += ["--upgrade-package", PACKAGE_NAME]
-    if dev:
-        argv.append("-e")
-    argv.append(spec)
-    run(argv, env=env, retries=RETRIES, what=f"installing TLJH ({spec})")
+    run(argv, env=env, retries=RETRIES, what=f"installing {source['what']}")
     if stamp is not None:
         with open(stamp_file, "w") as f:
             json.dump(stamp, f)
+    now = installed_tljh_version(hub_env)
+    if now and now != installed:
+        was = f" (was {installed})" if installed else ""
+        log(f"hub environment: TLJH {now} is installed{was}")
 
 
 # ---------------------------------------------------------------- upstream TLJH
@@ -1081,7 +1328,14 @@ def build_parser():
         epilog="Example: curl -L https://tljh.jupyter.org/bootstrap.py "
         "| sudo python3 - --admin alice",
     )
-    p.add_argument("--version", help="the TLJH version to install (default: the newest)")
+    p.add_argument(
+        "--version",
+        metavar="VERSION",
+        help="the TLJH to install: latest (the default: the newest release), a release "
+        "(2 or 2.0: the newest 2.x or 2.0.x; 2.0.1 or 2.1.0b1: exactly that), a branch, tag or "
+        f"commit of {SOURCE_REPOSITORY} (e.g. main), or a URL (git+https://...@REF, or an "
+        "archive such as https://.../....tar.gz)",
+    )
     for flag, kwargs in INSTALL_OPTIONS:
         p.add_argument(flag, **kwargs)
     p.add_argument(
@@ -1116,7 +1370,7 @@ def forwarded_args(argv):
 # ---------------------------------------------------------------- main
 
 
-def dry_run(prefix, environ, argv, version):
+def dry_run(prefix, environ, argv, source):
     """Say what the install would change, change nothing, and exit.
 
     Without a hub environment there is nothing to compare with: everything
@@ -1143,7 +1397,7 @@ def dry_run(prefix, environ, argv, version):
         )
         sys.exit(0)
     log(
-        f"hub environment: would install {tljh_spec(environ, version)} if it is not the "
+        f"hub environment: would install {source['what']} if it is not the "
         "installed version; the steps below are checked by the installed TLJH"
     )
     env = package_env(environ)
@@ -1173,12 +1427,16 @@ def main(argv=None):
     environ = dict(os.environ)
     prefix = environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh"
     try:
+        source = tljh_source(environ, args.version)
+    except VersionProblem as e:
+        fail(e.message, e.hint)
+    try:
         check_host(prefix, environ)
     except HostProblem as e:
         fail(e.message, e.hint)
 
     if args.dry_run:
-        dry_run(prefix, environ, argv, args.version)
+        dry_run(prefix, environ, argv, source)
 
     os.umask(0o022)
     os.makedirs(prefix, mode=0o755, exist_ok=True)
@@ -1188,6 +1446,8 @@ def main(argv=None):
     os.chmod(LOG_FILE, 0o600)
     started = time.monotonic()
     log(f"installing The Littlest JupyterHub into {prefix}")
+    if args.version and environ.get("TLJH_BOOTSTRAP_PIP_SPEC"):
+        log("--version is given: TLJH_BOOTSTRAP_PIP_SPEC is not used")
 
     env = package_env(environ)
     env["TLJH_INSTALL_PREFIX"] = prefix
@@ -1215,7 +1475,7 @@ def main(argv=None):
         uv = ensure_uv(hub_env, env)
         progress_step("TLJH package")
         dev = environ.get("TLJH_BOOTSTRAP_DEV", "no").lower() in ("1", "yes", "true")
-        install_tljh(hub_env, uv, tljh_spec(environ, args.version), dev, env)
+        install_tljh(hub_env, uv, source, dev, env, args.version)
     except BaseException:
         if upstream:
             give_back_upstream(prefix, hub_env, upstream)

@@ -260,7 +260,8 @@ def tljh_reference() -> str:
 BOOTSTRAP_VARIABLES = {
     "TLJH_INSTALL_PREFIX": "where to install (default `/opt/tljh`)",
     "TLJH_BOOTSTRAP_PIP_SPEC": "what to install TLJH from, as a pip requirement: a path to a "
-    "checkout, a wheel, a `git+https://` URL (default: the release `--version` names)",
+    "checkout, a wheel, a `git+https://` URL (default: the newest release); `--version`, if "
+    "given, wins",
     "TLJH_BOOTSTRAP_DEV": "`yes` installs TLJH from `TLJH_BOOTSTRAP_PIP_SPEC` in editable mode, "
     "for working on TLJH itself",
     "SSL_CERT_FILE, PIP_CERT, REQUESTS_CA_BUNDLE": "a CA bundle to trust (behind a "

@@ -148,18 +148,20 @@ def test_unchanged_local_checkout_is_not_reinstalled(
     stamp = bootstrap._local_stamp(str(src), False)
     (hub / bootstrap.SOURCE_STAMP).write_text(json.dumps(stamp))
     # "/bin/false" as uv: any install attempt fails the bootstrap.
-    bootstrap.install_tljh(str(hub), "/bin/false", str(src), False, dict(os.environ))
+    local = bootstrap.tljh_source({"TLJH_BOOTSTRAP_PIP_SPEC": str(src)}, None)
+    assert local["kind"] == "local"
+    bootstrap.install_tljh(str(hub), "/bin/false", local, False, dict(os.environ))
     (src / "tljh" / "sub" / "m.py").write_text("x = 3\n")
     with pytest.raises(SystemExit):
-        bootstrap.install_tljh(str(hub), "/bin/false", str(src), False, dict(os.environ))
+        bootstrap.install_tljh(str(hub), "/bin/false", local, False, dict(os.environ))
     # A failed install leaves no stamp: the next run tries again.
     assert not (hub / bootstrap.SOURCE_STAMP).exists()
     # Editable and non-editable installs of one checkout are different installs.
     (hub / bootstrap.SOURCE_STAMP).write_text(json.dumps(bootstrap._local_stamp(str(src), False)))
     with pytest.raises(SystemExit):
-        bootstrap.install_tljh(str(hub), "/bin/false", str(src), True, dict(os.environ))
+        bootstrap.install_tljh(str(hub), "/bin/false", local, True, dict(os.environ))
     # TLJH removed from the hub environment behind our back: installed again.
     (hub / bootstrap.SOURCE_STAMP).write_text(json.dumps(bootstrap._local_stamp(str(src), False)))
     (site / "the_littlest_jupyterhub-2.0.0.dist-info").rmdir()
     with pytest.raises(SystemExit):
-        bootstrap.install_tljh(str(hub), "/bin/false", str(src), False, dict(os.environ))
+        bootstrap.install_tljh(str(hub), "/bin/false", local, False, dict(os.environ))
