@@ -38,7 +38,7 @@ from tljh.errors import ConfigError
 from tljh.layout import Layout
 
 #: Upstream's functions, in :mod:`tljh.config.upstream_api` (imported on first use).
-_UPSTREAM_API = (
+UPSTREAM_API = (
     "add_config_value",
     "add_item_to_config",
     "check_hub_ready",
@@ -63,7 +63,7 @@ __all__ = [
     "USER_ENV_PREFIX",
     "main",
     "reload_component",
-    *_UPSTREAM_API,
+    *UPSTREAM_API,
 ]
 
 _PATH_ATTRS = {
@@ -77,7 +77,7 @@ _PATH_ATTRS = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _UPSTREAM_API:
+    if name in UPSTREAM_API:
         from tljh.config import upstream_api
 
         return getattr(upstream_api, name)
@@ -88,7 +88,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_PATH_ATTRS, *_UPSTREAM_API])
+    return sorted([*globals(), *_PATH_ATTRS, *UPSTREAM_API])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from tljh.config import UPSTREAM_API
 from tljh.config.schema import node_at, node_types
 from tljh.config.secrets import masked
 from tljh.config.store import (
@@ -51,21 +52,8 @@ from tljh.config.values import (
 )
 from tljh.errors import ConfigError, ConfigValidationError, KeyNotSetError, LockedError, TLJHError
 
-__all__ = [
-    "add_config_value",
-    "add_item_to_config",
-    "check_hub_ready",
-    "config_file_lock",
-    "get_current_config",
-    "parse_value",
-    "remove_config_value",
-    "remove_item_from_config",
-    "set_config_value",
-    "set_item_in_config",
-    "show_config",
-    "unset_config_value",
-    "unset_item_from_config",
-]
+# The names are listed once, in the package, which hands them out lazily.
+__all__ = list(UPSTREAM_API)
 
 PathLike = str | os.PathLike[str]
 
