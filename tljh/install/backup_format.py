@@ -100,12 +100,7 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
         """Raises :class:`ArchiveRefused` when it is not a manifest of ours."""
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise _not_ours(f"{MANIFEST} is not JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise _not_ours(f"{MANIFEST} is not a JSON object")
+        data = _json_object(text, MANIFEST)
         fmt = data.get("format")
         version = data.get("tljh_version")
         if not isinstance(fmt, int) or not isinstance(version, str) or not version:
@@ -122,6 +117,16 @@ class Manifest:
             accounts=tuple(accounts),
             format=fmt,
         )
+
+
+def _json_object(text: str | bytes, member: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise _not_ours(f"{member} is not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise _not_ours(f"{member} is not a JSON object")
+    return data
 
 
 def _not_ours(why: str) -> ArchiveRefused:
@@ -200,12 +205,7 @@ class Accounts:
     @classmethod
     def from_json(cls, text: str | bytes) -> Accounts:
         """Raises :class:`ArchiveRefused` for anything but accounts TLJH could have made."""
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise _not_ours(f"{ACCOUNTS} is not JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise _not_ours(f"{ACCOUNTS} is not a JSON object")
+        data = _json_object(text, ACCOUNTS)
         accounts = [_account(item) for item in _list(data, "accounts")]
         groups = [_group(item) for item in _list(data, "groups")]
         return cls(tuple(accounts), tuple(groups))
