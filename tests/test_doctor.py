@@ -251,7 +251,12 @@ def test_memory_headroom() -> None:
     users = [row("a"), row("b"), row("c", "stopped"), row("d", memory=None)]
     ok = judge_memory(users, 8 * G)
     assert ok.level == OK and "3 running server(s) may use up to 4.0G of 8.0G" in ok.detail
-    assert "1 without a memory limit" in ok.detail
+    # d has no limit of its own: the hub gives it the default for 8G
+    assert "1 of them up to 6.4G each (the default limit)" in ok.detail
+    only_default = judge_memory([row("d", memory=None), row("e", memory=None)], 8 * G)
+    assert only_default.level == OK
+    expected = "2 running server(s), up to 6.4G each (the default limit), of 8.0G"
+    assert only_default.detail == expected
     over = judge_memory(users, 3 * G)
     assert over.level == WARN and "limits.memory" in over.fix
 

@@ -25,6 +25,7 @@ from tljh.apply.users import UserRow, list_users
 from tljh.config.fallback import Fallback, read_fallback
 from tljh.errors import TLJHError
 from tljh.layout import HUB_UNIT, PROXY_UNIT, Layout
+from tljh.render.default_memory import default_memory_limit
 from tljh.system import systemd
 from tljh.system.machine import total_memory
 from tljh.system.run import run
@@ -217,19 +218,29 @@ def judge_routes(users: Sequence[UserRow] | None, routed: set[str] | None) -> Fi
 
 
 def judge_memory(users: Sequence[UserRow] | None, total: int | None) -> Finding:
-    """Memory the running servers may use (their limits) against the machine's."""
+    """Memory the running servers may use (their limits) against the machine's.
+
+    A server with no limit from config.yaml runs with the default limit the hub
+    sets from the machine's memory.  That default bounds one server, not their
+    sum, so those servers are named but only configured limits count towards
+    the warning."""
     if users is None or not total:
         return Finding("memory", OK, "unknown (the hub's users could not be read)")
     up = running(users)
     limited = [u.limits.memory for u in up if u.limits.memory is not None]
-    unlimited = len(up) - len(limited)
+    at_default = len(up) - len(limited)
     committed = sum(limited)
     gib = 1024**3
-    detail = (
-        f"{len(up)} running server(s) may use up to {committed / gib:.1f}G of {total / gib:.1f}G"
-    )
-    if unlimited:
-        detail += f" ({unlimited} without a memory limit)"
+    each = f"up to {default_memory_limit(total) / gib:.1f}G each (the default limit)"
+    if limited or not up:
+        detail = (
+            f"{len(up)} running server(s) may use up to {committed / gib:.1f}G "
+            f"of {total / gib:.1f}G"
+        )
+        if at_default:
+            detail += f", {at_default} of them {each}"
+    else:
+        detail = f"{len(up)} running server(s), {each}, of {total / gib:.1f}G"
     if committed > total:
         return Finding(
             "memory",
