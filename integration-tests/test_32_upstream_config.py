@@ -139,6 +139,30 @@ SCRIPT = textwrap.dedent(
 )
 
 
+RESTORE = textwrap.dedent(
+    """
+    import sys
+    from ruamel.yaml import YAML
+    import tljh.config as c
+    p = c.CONFIG_FILE
+    before = YAML(typ="safe").load(sys.stdin.read()) or {}
+    limits, users = before.get("limits") or {}, before.get("users") or {}
+    if "cpu" in limits:
+        c.set_config_value(p, "limits.cpu", limits["cpu"])
+    else:
+        c.unset_config_value(p, "limits.cpu")
+    if "banned" in users:
+        c.remove_config_value(p, "users.banned", "tljh-api-user")
+    else:
+        c.unset_config_value(p, "users.banned")
+    if "extra_user_groups" in users:
+        c.unset_config_value(p, "users.extra_user_groups.tljh-api-group")
+    else:
+        c.unset_config_value(p, "users.extra_user_groups")
+    """
+)
+
+
 def test_upstream_python_api_as_a_script_calls_it(hub_url: str) -> None:
     before = CONFIG.read_text()
     newest = newest_history_entry()
@@ -169,15 +193,9 @@ def test_upstream_python_api_as_a_script_calls_it(hub_url: str) -> None:
     assert stat.S_IMODE(CONFIG.stat().st_mode) == 0o600
     assert newest_history_entry() > newest
     assert took < 120
-    # Back as it was (the test's own changes only), through the same API.
-    restore = (
-        "import tljh.config as c\n"
-        "p = c.CONFIG_FILE\n"
-        "c.unset_config_value(p, 'limits.cpu')\n"
-        "c.unset_config_value(p, 'users.banned')\n"
-        "c.unset_config_value(p, 'users.extra_user_groups')\n"
-    )
-    subprocess.run([HUB_PYTHON, "-c", restore], check=True, timeout=60)
+    # Back as it was (the test's own changes only), through the same API. Earlier
+    # tests may have left keys (an empty users.banned): those are kept.
+    subprocess.run([HUB_PYTHON, "-c", RESTORE], input=before, text=True, check=True, timeout=60)
     assert CONFIG.read_text() == before
     proc = tljh("reload")
     assert proc.returncode == 0, proc.stdout + proc.stderr
