@@ -25,6 +25,7 @@ if os.environ.get("TLJH_INTEGRATION") != "1":
     # collecting it where playwright is not installed. Inside, a missing one fails.
     pytest.importorskip("playwright", reason="runs inside the test container")
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import (
     BrowserContext,
     Locator,
@@ -36,15 +37,6 @@ from playwright.sync_api import (
 
 STUDENT = "browser-student"
 INTRUDER = "browser-intruder"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path("/tmp")
 # The first spawn creates the system user and starts the server: allow for a slow machine.
 SPAWN_TIMEOUT_MS = 180_000

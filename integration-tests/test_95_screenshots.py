@@ -25,21 +25,13 @@ if os.environ.get("TLJH_SCREENSHOTS") != "1":
 if os.environ.get("TLJH_INTEGRATION") != "1":
     pytest.skip("runs inside the test container", allow_module_level=True)
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from machine import ADMIN
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 OUT = Path(os.environ.get("TLJH_SCREENSHOTS_DIR", "/opt/tljh-tests/screenshots"))
 HUB = "http://127.0.0.1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 ADMIN_PASSWORD = "a long screenshot password"
 STUDENTS = ("arnold", "wanda")
