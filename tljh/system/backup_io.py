@@ -113,42 +113,60 @@ def as_account(uid: int, gid: int, argv: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--", *argv]
 
 
-class HomeReader:
-    """``with HomeReader(uid, gid, home) as tar:`` the home as a tar stream, read by a
-    tar running as its account; ``warnings`` lists what it could not read."""
+class _HomeTar:
+    """A tar running as the account of ``home``, the archive going through a pipe;
+    what it says on stderr is kept in a temporary file until it has ended."""
 
-    def __init__(self, uid: int, gid: int, home: Path) -> None:
-        self.argv = as_account(
-            uid,
-            gid,
-            ["tar", "--create", "--file=-", "--numeric-owner", f"--directory={home}", "."],
-        )
+    def __init__(self, uid: int, gid: int, home: Path, tar_args: list[str]) -> None:
+        self.argv = as_account(uid, gid, ["tar", *tar_args])
         self.home = home
-        self.warnings: list[str] = []
         self._errors: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> tarfile.TarFile:
-        self._errors = tempfile.TemporaryFile()
+    def _start(self, *, extracts: bool) -> subprocess.Popen[bytes]:
+        """Start the tar: ``extracts``, the archive goes to its stdin; else it comes
+        from its stdout."""
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _wait)
         self._proc = subprocess.Popen(
             self.argv,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE if extracts else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if extracts else subprocess.PIPE,
             stderr=self._errors,
-            stdin=subprocess.DEVNULL,
             cwd="/",
             env=_STUDENT_ENV,
         )
-        assert self._proc.stdout is not None
-        return tarfile.open(fileobj=self._proc.stdout, mode="r|")
+        return self._proc
 
-    def __exit__(self, *exc: object) -> None:
+    def _wait(self) -> tuple[int, str]:
+        """Wait for the tar to end: its exit code and what it said."""
         assert self._proc is not None and self._errors is not None
-        if self._proc.stdout:
-            self._proc.stdout.close()
         rc = self._proc.wait()
         self._errors.seek(0)
         text = self._errors.read().decode(errors="replace")
         self._errors.close()
+        return rc, text
+
+
+class HomeReader(_HomeTar):
+    """``with HomeReader(uid, gid, home) as tar:`` the home as a tar stream, read by a
+    tar running as its account; ``warnings`` lists what it could not read."""
+
+    def __init__(self, uid: int, gid: int, home: Path) -> None:
+        super().__init__(
+            uid, gid, home, ["--create", "--file=-", "--numeric-owner", f"--directory={home}", "."]
+        )
+        self.warnings: list[str] = []
+
+    def __enter__(self) -> tarfile.TarFile:
+        proc = self._start(extracts=False)
+        assert proc.stdout is not None
+        return tarfile.open(fileobj=proc.stdout, mode="r|")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        rc, text = self._wait()
         if exc[0] is not None:
             return
         lines = [line for line in text.splitlines() if line.strip()]
@@ -164,16 +182,16 @@ class HomeReader:
             )
 
 
-class HomeWriter:
+class HomeWriter(_HomeTar):
     """``with HomeWriter(uid, gid, home) as tar:`` members added to ``tar`` land in the
     home, written by a tar running as its account; files already there are kept."""
 
     def __init__(self, uid: int, gid: int, home: Path) -> None:
-        self.argv = as_account(
+        super().__init__(
             uid,
             gid,
+            home,
             [
-                "tar",
                 "--extract",
                 "--file=-",
                 f"--directory={home}",
@@ -183,37 +201,24 @@ class HomeWriter:
                 "--no-same-owner",
             ],
         )
-        self.home = home
-        self._errors: IO[bytes] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
         self._tar: tarfile.TarFile | None = None
 
     def __enter__(self) -> tarfile.TarFile:
-        self._errors = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._errors,
-            cwd="/",
-            env=_STUDENT_ENV,
-        )
-        assert self._proc.stdin is not None
-        self._tar = tarfile.open(fileobj=self._proc.stdin, mode="w|", format=tarfile.PAX_FORMAT)
+        proc = self._start(extracts=True)
+        assert proc.stdin is not None
+        self._tar = tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT)
         return self._tar
 
     def __exit__(self, *exc: object) -> None:
-        assert self._proc is not None and self._errors is not None and self._tar is not None
+        assert self._proc is not None and self._tar is not None
         try:
             self._tar.close()
             if self._proc.stdin:
                 self._proc.stdin.close()
         except BrokenPipeError:
             pass
-        rc = self._proc.wait()
-        self._errors.seek(0)
-        text = self._errors.read().decode(errors="replace").strip()
-        self._errors.close()
+        rc, text = self._wait()
+        text = text.strip()
         if (exc[0] is None or issubclass(exc[0], BrokenPipeError)) and rc != 0:  # type: ignore[arg-type]
             raise BackupError(
                 f"writing into {self.home} failed (tar exited {rc}): {text[-500:]}",
