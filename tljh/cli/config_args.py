@@ -192,29 +192,16 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     applying(p, default=False)
     _validate_help(p)
 
-    p = add(
-        "add-item",
-        "Add a value to a list.",
-        "sudo tljh-config add-item users.admin alice",
-        commands["add-item"],
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
-    p.add_argument("value", metavar="VALUE", help="value to add")
-    typed(p)
-    applying(p, default=False)
-    _validate_help(p)
-
-    p = add(
-        "remove-item",
-        "Remove a value from a list.",
-        "sudo tljh-config remove-item users.admin alice",
-        commands["remove-item"],
-    )
-    p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
-    p.add_argument("value", metavar="VALUE", help="value to remove")
-    typed(p)
-    applying(p, default=False)
-    _validate_help(p)
+    for name, summary, verb in (
+        ("add-item", "Add a value to a list.", "add"),
+        ("remove-item", "Remove a value from a list.", "remove"),
+    ):
+        p = add(name, summary, f"sudo tljh-config {name} users.admin alice", commands[name])
+        p.add_argument("key", metavar="KEY", help="dotted key of a list, e.g. users.admin")
+        p.add_argument("value", metavar="VALUE", help=f"value to {verb}")
+        typed(p)
+        applying(p, default=False)
+        _validate_help(p)
 
     p = add(
         "reload",
