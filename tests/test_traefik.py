@@ -294,8 +294,6 @@ def backend() -> Iterator[int]:
 
 @pytest.mark.skipif(_traefik_binary() is None, reason="no traefik binary (set TLJH_TEST_TRAEFIK)")
 def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) -> None:
-    from tljh.hub.proxy import TLJHTraefikProxy
-
     layout = Layout(prefix=tmp_path)
     layout.traefik_rules_dir.mkdir(parents=True)
     http_port, api_port = _free_port(), _free_port()
@@ -307,56 +305,28 @@ def test_real_traefik_serves_api_and_hub_routes(tmp_path: Path, backend: int) ->
     )
     for path, text in traefik_files(config, layout, "pw").items():
         path.write_text(text)
-    log = (tmp_path / "traefik.log").open("w")
-    binary = _traefik_binary()
-    assert binary
-    proc = subprocess.Popen(
-        [binary, "--configfile", str(layout.traefik_static_config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path / "traefik.log"
+    api = f"http://127.0.0.1:{api_port}"
+    proc = _start_traefik(layout, log_path)
     try:
-        api = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 20
-        while _get(api + "/ping")[0] != 200:
-            assert proc.poll() is None, (tmp_path / "traefik.log").read_text()
-            assert time.monotonic() < deadline, "traefik did not come up"
-            time.sleep(0.1)
+        _wait_ping(proc, api, log_path)
         assert _get(api + "/api/overview")[0] == 401
         assert _get(api + "/api/overview", "api_admin:wrong")[0] == 401
         assert _get(api + "/api/overview", "api_admin:pw")[0] == 200
         assert _get(api + "/dashboard/", "api_admin:pw")[0] == 404
 
-        # The hub's proxy class, configured as tljh.render.hub configures it,
-        # adds a route and waits until traefik's API reports it.
-        async def add_route() -> None:
-            proxy = TLJHTraefikProxy(
-                should_start=False,
-                enable_setup_dynamic_config=False,
-                traefik_api_url=api,
-                traefik_api_username="api_admin",
-                traefik_api_password="pw",
-                traefik_entrypoint="http",
-                dynamic_config_file=str(layout.traefik_dynamic_config),
-                check_route_timeout=15,
-            )
-            await proxy.add_route("/user/alice/", f"http://127.0.0.1:{backend}", {})
-
-        asyncio.run(add_route())
+        _add_route(layout, api, "/user/alice/", backend)
         status, body = _get(f"http://127.0.0.1:{http_port}/user/alice/lab/tree/a%23b.ipynb")
         assert status == 200
         assert body == "backend /user/alice/lab/tree/a%23b.ipynb"
         assert _get(f"http://127.0.0.1:{http_port}/user/bob/")[0] == 404
         errors = [
-            line
-            for line in (tmp_path / "traefik.log").read_text().splitlines()
-            if " ERR " in line or " WRN " in line
+            line for line in log_path.read_text().splitlines() if " ERR " in line or " WRN " in line
         ]
         assert not errors, errors
     finally:
         proc.terminate()
         proc.wait(10)
-        log.close()
 
 
 def _start_traefik(layout: Layout, log_path: Path) -> subprocess.Popen[bytes]:
@@ -378,6 +348,27 @@ def _wait_ping(proc: subprocess.Popen[bytes], api: str, log_path: Path) -> None:
         time.sleep(0.1)
 
 
+def _add_route(layout: Layout, api: str, prefix: str, backend: int) -> None:
+    """The hub's proxy class, configured as tljh.render.hub configures it, adds a
+    route to ``backend`` and waits until traefik's API reports it."""
+    from tljh.hub.proxy import TLJHTraefikProxy
+
+    async def add() -> None:
+        proxy = TLJHTraefikProxy(
+            should_start=False,
+            enable_setup_dynamic_config=False,
+            traefik_api_url=api,
+            traefik_api_username="api_admin",
+            traefik_api_password="pw",
+            traefik_entrypoint="http",
+            dynamic_config_file=str(layout.traefik_dynamic_config),
+            check_route_timeout=15,
+        )
+        await proxy.add_route(prefix, f"http://127.0.0.1:{backend}", {})
+
+    asyncio.run(add())
+
+
 @pytest.mark.skipif(_traefik_binary() is None, reason="no traefik binary (set TLJH_TEST_TRAEFIK)")
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
 def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
@@ -386,8 +377,6 @@ def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
     """A route the hub added over HTTP is served over HTTPS after a proxy restart alone."""
     import http.client
     import ssl
-
-    from tljh.hub.proxy import TLJHTraefikProxy
 
     layout = Layout(prefix=tmp_path)
     layout.traefik_rules_dir.mkdir(parents=True)
@@ -406,21 +395,7 @@ def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
     proc = _start_traefik(layout, log_path)
     try:
         _wait_ping(proc, api, log_path)
-
-        async def add_route() -> None:
-            proxy = TLJHTraefikProxy(
-                should_start=False,
-                enable_setup_dynamic_config=False,
-                traefik_api_url=api,
-                traefik_api_username="api_admin",
-                traefik_api_password="pw",
-                traefik_entrypoint="http",
-                dynamic_config_file=str(layout.traefik_dynamic_config),
-                check_route_timeout=15,
-            )
-            await proxy.add_route("/user/alice/", f"http://127.0.0.1:{backend}", {})
-
-        asyncio.run(add_route())
+        _add_route(layout, api, "/user/alice/", backend)
         assert _get(f"http://127.0.0.1:{http_port}/user/alice/x")[0] == 200
     finally:
         proc.terminate()
@@ -460,20 +435,7 @@ def test_routes_survive_turning_https_on_with_only_a_proxy_restart(
 
         # A route the hub adds now is seen by its wait (traefik names the router
         # once per entrypoint), and served.
-        async def add_second_route() -> None:
-            proxy = TLJHTraefikProxy(
-                should_start=False,
-                enable_setup_dynamic_config=False,
-                traefik_api_url=api,
-                traefik_api_username="api_admin",
-                traefik_api_password="pw",
-                traefik_entrypoint="http",
-                dynamic_config_file=str(layout.traefik_dynamic_config),
-                check_route_timeout=10,
-            )
-            await proxy.add_route("/user/bob/", f"http://127.0.0.1:{backend}", {})
-
-        asyncio.run(add_second_route())
+        _add_route(layout, api, "/user/bob/", backend)
         conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=5)
         conn.request("GET", "/user/bob/y")
         assert conn.getresponse().status == 200
