@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from conftest import BOOTSTRAP_SCRIPT as SCRIPT
@@ -206,41 +207,37 @@ def test_host_check_refuses_non_root(bootstrap: ModuleType, monkeypatch, tmp_pat
     assert "root" in e.value.message and "sudo" in e.value.hint
 
 
-def test_host_check_refuses_old_os(bootstrap: ModuleType, monkeypatch, tmp_path) -> None:
+def _refusal_as_root(
+    bootstrap: ModuleType, monkeypatch, tmp_path, os_release: dict[str, str]
+) -> Any:
+    """The HostProblem check_host raises, run as root on a host with ``os_release``."""
     monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(
-        bootstrap,
-        "read_os_release",
-        lambda: {"ID": "ubuntu", "VERSION_ID": "20.04", "PRETTY_NAME": "Ubuntu 20.04"},
-    )
+    monkeypatch.setattr(bootstrap, "read_os_release", lambda: os_release)
     with pytest.raises(bootstrap.HostProblem) as e:
         bootstrap.check_host(str(tmp_path), {})
-    assert e.value.message == "Ubuntu 20.04 is not supported"
+    return e.value
+
+
+def test_host_check_refuses_old_os(bootstrap: ModuleType, monkeypatch, tmp_path) -> None:
+    ubuntu_20 = {"ID": "ubuntu", "VERSION_ID": "20.04", "PRETTY_NAME": "Ubuntu 20.04"}
+    problem = _refusal_as_root(bootstrap, monkeypatch, tmp_path, ubuntu_20)
+    assert problem.message == "Ubuntu 20.04 is not supported"
 
 
 def test_host_check_refuses_os_whose_python_is_too_old(
     bootstrap: ModuleType, monkeypatch, tmp_path
 ) -> None:
     """Debian 11's python3 is 3.9: refused by name, with the releases that work."""
-    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(
-        bootstrap,
-        "read_os_release",
-        lambda: {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11"},
-    )
-    with pytest.raises(bootstrap.HostProblem) as e:
-        bootstrap.check_host(str(tmp_path), {})
-    assert e.value.message == "Debian GNU/Linux 11 is not supported"
-    assert "Debian 12 or newer" in e.value.hint and "Ubuntu 22.04 or newer" in e.value.hint
+    debian_11 = {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11"}
+    problem = _refusal_as_root(bootstrap, monkeypatch, tmp_path, debian_11)
+    assert problem.message == "Debian GNU/Linux 11 is not supported"
+    assert "Debian 12 or newer" in problem.hint and "Ubuntu 22.04 or newer" in problem.hint
 
 
 def test_host_check_refuses_without_systemd(bootstrap: ModuleType, monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(bootstrap, "read_os_release", lambda: {"ID": "debian", "VERSION_ID": "12"})
     monkeypatch.setattr(bootstrap, "_pid1_name", lambda: "bash")
-    with pytest.raises(bootstrap.HostProblem) as e:
-        bootstrap.check_host(str(tmp_path), {})
-    assert "systemd" in e.value.message
+    debian_12 = {"ID": "debian", "VERSION_ID": "12"}
+    assert "systemd" in _refusal_as_root(bootstrap, monkeypatch, tmp_path, debian_12).message
 
 
 def test_non_root_run_exits_1_with_reason() -> None:
