@@ -33,6 +33,17 @@ CULLER_USER = "tljh-idle-culler"
 
 HOME_MODE = 0o700
 
+#: useradd for a hub user: a home only they can read (born private; _fix_home
+#: covers systems without HOME_MODE) and bash as login shell.
+_HUB_USERADD = (
+    "useradd",
+    "--create-home",
+    "--shell",
+    "/bin/bash",
+    "--key",
+    f"HOME_MODE={HOME_MODE:04o}",
+)
+
 # useradd & co. exit with these codes when they cannot lock or update the
 # account files, typically because another tool holds the lock right now.
 _LOCK_EXIT_CODES = {1, 10}
@@ -138,16 +149,7 @@ def ensure_user(system_name: str) -> bool:
         if user_exists(system_name):
             return False
         created = _run_account_tool(
-            [
-                "useradd",
-                "--create-home",
-                "--shell",
-                "/bin/bash",
-                # Born private; _fix_home below covers systems without HOME_MODE.
-                "--key",
-                f"HOME_MODE={HOME_MODE:04o}",
-                system_name,
-            ],
+            [*_HUB_USERADD, system_name],
             hint="useradd's output above says why; fix that (free space for the home "
             "directory, no other tool editing /etc/passwd), or create the user with "
             f"'useradd --create-home {system_name}', then start the server again",
@@ -349,12 +351,7 @@ def create_account(name: str, uid: int | None, group: str) -> None:
     with _accounts_lock:
         _run_account_tool(
             [
-                "useradd",
-                "--create-home",
-                "--shell",
-                "/bin/bash",
-                "--key",
-                f"HOME_MODE={HOME_MODE:04o}",
+                *_HUB_USERADD,
                 *(["--uid", str(uid)] if uid is not None else []),
                 "--gid",
                 group,
