@@ -157,6 +157,26 @@ class HubClient:
             raise _fail("the home page did not load after login", r)
         self.name = self.whoami()["name"]
 
+    def signup(self, username: str, password: str) -> str:
+        """Sign up on the Native authenticator's form; returns the message the page shows."""
+        r = self.get("/hub/signup")
+        if r.status_code != 200:
+            raise _fail("the sign-up page did not load", r)
+        xsrf = self._xsrf_for(self.url("/hub/signup"))
+        r = self.post(
+            "/hub/signup",
+            data={
+                "username": username,
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": xsrf or "",
+            },
+        )
+        if r.status_code != 200:
+            raise _fail(f"signing up as {username!r} failed", r)
+        match = re.search(r'class="alert[^"]*"[^>]*>\s*(.*?)\s*</div>', r.text, re.S)
+        return re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip() if match else r.text
+
     def whoami(self) -> dict[str, Any]:
         r = self.get("/hub/api/user")
         if r.status_code != 200:

@@ -66,7 +66,9 @@ def test_base_url() -> None:
     [
         ("dummy", "jupyterhub.auth.DummyAuthenticator"),
         ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
-        ("native", "nativeauthenticator.NativeAuthenticator"),
+        # Ours, fixed for JupyterHub 6 (tljh.hub.native).
+        ("native", "tljh.hub.native.NativeAuthenticator"),
+        ("nativeauthenticator.NativeAuthenticator", "tljh.hub.native.NativeAuthenticator"),
         ("tmp", "tmpauthenticator.TmpAuthenticator"),
         ("github", "oauthenticator.github.GitHubOAuthenticator"),
         ("google", "oauthenticator.google.GoogleOAuthenticator"),

@@ -33,7 +33,12 @@ import pytest
 
 from tljh.config.schema import with_defaults
 from tljh.layout import Layout
-from tljh.render.hub import apply_traitlets, traitlets_from_config
+from tljh.render.hub import (
+    HUB_AUTHENTICATOR_CLASSES,
+    apply_traitlets,
+    resolve_authenticator,
+    traitlets_from_config,
+)
 from tljh.render.limits import Limits, effective_limits, limits_by_name
 from tljh.render.z2jh import Certificate, to_z2jh, values_text
 
@@ -205,7 +210,7 @@ def summarize(config: Any, auth_traits: list[str]) -> dict[str, Any]:
     hub = config.JupyterHub
     auth_class = import_item(str(hub.authenticator_class))
     kwargs = {}
-    if "nativeauthenticator" in auth_class.__module__:
+    if any("nativeauthenticator" in c.__module__ for c in auth_class.__mro__):
         # It makes its table in the hub's database when it is made.
         from jupyterhub import orm
 
@@ -244,6 +249,9 @@ def tljh_summary(name: str) -> dict[str, Any]:
     auth_traits = sorted(t for t in own if t != "dbm_path")
     out = summarize(c, auth_traits)
     out["auth_traits"] = auth_traits
+    if auth_class in HUB_AUTHENTICATOR_CLASSES.values():
+        # Our fixed subclass of a released authenticator: the chart runs the release.
+        out["authenticator_class"] = resolve_authenticator(str(config["auth"]["type"]))
     from jupyterhub.spawner import Spawner
 
     spawner = Spawner(config=c)

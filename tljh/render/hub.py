@@ -40,6 +40,15 @@ _OPEN_AUTHENTICATORS = {
     "tmpauthenticator.TmpAuthenticator",
 }
 
+#: Authenticators the hub runs in a form of ours, fixed for this JupyterHub
+#: (tljh.hub.native says what it fixes). auth.type keeps naming the original.
+HUB_AUTHENTICATOR_CLASSES = {
+    "nativeauthenticator.NativeAuthenticator": "tljh.hub.native.NativeAuthenticator",
+    "nativeauthenticator.nativeauthenticator.NativeAuthenticator": (
+        "tljh.hub.native.NativeAuthenticator"
+    ),
+}
+
 #: Where the hub itself listens: internal, only traefik talks to it.
 HUB_IP = "127.0.0.1"
 HUB_PORT = 15001
@@ -187,7 +196,7 @@ def traitlets_from_config(
     # -- the hub ------------------------------------------------------------
     put(
         "JupyterHub",
-        authenticator_class=authenticator,
+        authenticator_class=HUB_AUTHENTICATOR_CLASSES.get(authenticator, authenticator),
         base_url=config["base_url"],
         # Users' servers keep running while the hub restarts (upgrades,
         # 'tljh-config reload'): traefik and systemd keep them reachable.

@@ -25,7 +25,12 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from tljh.config.schema import is_secret_name, with_defaults
 from tljh.layout import Layout
-from tljh.render.hub import DEFAULT_URLS, FIRSTUSE_AUTHENTICATOR, traitlets_from_config
+from tljh.render.hub import (
+    DEFAULT_URLS,
+    FIRSTUSE_AUTHENTICATOR,
+    HUB_AUTHENTICATOR_CLASSES,
+    traitlets_from_config,
+)
 from tljh.render.limits import limits_by_name
 
 SECRET_PLACEHOLDER = "<SECRET: fill in before deploying>"
@@ -144,7 +149,10 @@ def _auth_section(
 
 def _hub_config(out: Export, config: Mapping[str, Any], include_secrets: bool) -> dict[str, Any]:
     traits = traitlets_from_config(config, Layout())
-    tljh_class = traits["JupyterHub"]["authenticator_class"]
+    hub_class = traits["JupyterHub"]["authenticator_class"]
+    # The cluster's hub image has the released authenticator, not our fixed form of it.
+    originals = {ours: orig for orig, ours in reversed(HUB_AUTHENTICATOR_CLASSES.items())}
+    tljh_class = originals.get(hub_class, hub_class)
     auth_class = chart_authenticator(tljh_class)
     hub_config: dict[str, Any] = {"JupyterHub": {"authenticator_class": auth_class}}
     if auth_class != tljh_class:

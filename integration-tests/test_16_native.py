@@ -1,0 +1,50 @@
+"""NativeAuthenticator as its how-to sets it up (docs/howto/auth-native.md): people sign up,
+an admin approves them, and only then their password lets them in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from hubclient import HubClient, HubError
+
+ADMIN_PASSWORD = "native-admin-pw-1"
+STUDENT, STUDENT_PASSWORD = "native-student", "native-student-pw-1"
+
+
+@pytest.fixture(scope="module")
+def native(tljh_config: Callable[..., str]) -> Iterator[None]:
+    tljh_config("set", "auth.type", "native")
+    tljh_config("reload")
+    yield
+    tljh_config("unset", "auth.type")
+    tljh_config("reload")
+
+
+def refused(hub_url: str, name: str, password: str) -> str:
+    with pytest.raises(HubError, match="login as") as e:
+        HubClient(hub_url).login(name, password)
+    return str(e.value)
+
+
+def test_sign_up_approval_and_login(native: None, hub_url: str, admin_name: str) -> None:
+    said = HubClient(hub_url).signup(admin_name, ADMIN_PASSWORD)
+    assert "successful" in said, said  # admins are approved at once
+    said = HubClient(hub_url).signup(STUDENT, STUDENT_PASSWORD)
+    assert "sent to the admin" in said, said
+    # The login page says why, instead of failing with a server error.
+    assert "not been authorized" in refused(hub_url, STUDENT, STUDENT_PASSWORD)
+
+    admin = HubClient(hub_url)
+    admin.login(admin_name, ADMIN_PASSWORD)
+    assert admin.user_model()["admin"] is True
+    r = admin.get(f"/hub/authorize/{STUDENT}")
+    assert r.status_code == 200, r.text
+
+    student = HubClient(hub_url)
+    student.login(STUDENT, STUDENT_PASSWORD)
+    assert student.whoami()["name"] == STUDENT
+    assert "Invalid username or password" in refused(hub_url, STUDENT, "not-the-password")
+    # A student cannot approve anyone.
+    r = student.get(f"/hub/authorize/{admin_name}")
+    assert r.status_code == 403, r.status_code
