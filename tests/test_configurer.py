@@ -142,7 +142,7 @@ def test_user_lists() -> None:
     auth = t["Authenticator"]
     # admins always get in
     assert auth["allowed_users"] == {"a", "1234", "boss"}
-    assert "admin_users" not in auth
+    assert auth["admin_users"] == {"boss"}
     assert role_members(t["JupyterHub"]["load_roles"], "admin") == ["boss"]
     assert t["UserCreatingSpawner"]["sudo_users"] == {"boss"}
     assert auth["blocked_users"] == {"eve"}

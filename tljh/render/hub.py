@@ -210,9 +210,12 @@ def traitlets_from_config(
 
     # -- who may log in ---------------------------------------------------------
     admins = sorted({str(u) for u in users["admin"]})
-    # Admins always get in (Authenticator.admin_users used to let them in).
+    # Admins always get in. admin_users is what authenticators themselves ask
+    # (NativeAuthenticator approves admins' sign-ups at once); the admin role
+    # below is what makes exactly these the admins.
     put(
         "Authenticator",
+        admin_users=set(admins),
         allowed_users={str(u) for u in users["allowed"]} | set(admins),
         blocked_users={str(u) for u in users["banned"]},
     )
@@ -293,7 +296,7 @@ def traitlets_from_config(
         roles.append(users_service_role())
     # users.admin is the whole list of admins: JupyterHub sets the admin role's
     # members to exactly these at every start, taking the admin flag away from
-    # anyone removed (Authenticator.admin_users could only ever add).
+    # anyone removed (Authenticator.admin_users alone could only ever add).
     roles.append({"name": "admin", "users": admins})
     put("JupyterHub", services=services, load_roles=roles)
 

@@ -164,13 +164,10 @@ def _hub_config(out: Export, config: Mapping[str, Any], include_secrets: bool) -
             )
         )
     auth_traits = traits["Authenticator"]
-    # TLJH's admins are the members of the admin role (tljh.render.hub).
-    roles = traits["JupyterHub"]["load_roles"]
-    admins = sorted(u for r in roles if r["name"] == "admin" for u in r["users"])
     authenticator: dict[str, Any] = {
         "allowed_users": sorted(auth_traits["allowed_users"]),
         "blocked_users": sorted(auth_traits["blocked_users"]),
-        "admin_users": admins,
+        "admin_users": sorted(auth_traits["admin_users"]),
     }
     hub_config["Authenticator"] = {k: v for k, v in authenticator.items() if v}
     # Every other section of the TLJH hub that configures authentication:
