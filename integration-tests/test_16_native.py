@@ -38,7 +38,14 @@ def test_sign_up_approval_and_login(native: None, hub_url: str, admin_name: str)
     admin = HubClient(hub_url)
     admin.login(admin_name, ADMIN_PASSWORD)
     assert admin.user_model()["admin"] is True
-    r = admin.get(f"/hub/authorize/{STUDENT}")
+    # Another site sending the admin's browser to the approval link approves nobody.
+    old_browser = {"Sec-Fetch-Site": None, "Referer": "https://evil.example/"}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, old_browser):
+        r = admin.get(f"/hub/authorize/{STUDENT}", headers=headers, allow_redirects=False)
+        assert r.status_code == 403, (r.status_code, r.text[:300])
+        assert "/hub/authorize" in r.text
+    assert "not been authorized" in refused(hub_url, STUDENT, STUDENT_PASSWORD)
+    r = admin.get(f"/hub/authorize/{STUDENT}", headers={"Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 200, r.text
 
     student = HubClient(hub_url)

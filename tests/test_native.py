@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from jupyterhub import orm
 from traitlets.config import Config
 
 from tljh.config.schema import with_defaults
-from tljh.hub.native import NativeAuthenticator, NativeLoginHandler
+from tljh.hub.native import (
+    NativeAuthenticator,
+    NativeDiscardHandler,
+    NativeLoginHandler,
+    NativeToggleAuthorizationHandler,
+    sent_by_another_site,
+)
 from tljh.layout import Layout
 from tljh.render.hub import traitlets_from_config
 
@@ -30,7 +37,30 @@ def test_settings_written_for_native_apply_to_ours() -> None:
 def test_the_login_page_is_ours_and_the_others_native() -> None:
     handlers = dict(native().get_handlers(app=None))
     assert handlers["/login"] is NativeLoginHandler
-    assert "/signup" in handlers and "/authorize/([^/]*)" in handlers
+    assert handlers["/authorize/([^/]*)"] is NativeToggleAuthorizationHandler
+    assert handlers["/discard/([^/]*)"] is NativeDiscardHandler
+    assert handlers["/signup"].__module__.startswith("nativeauthenticator")
+
+
+HOST = "hub.example.org"
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"Sec-Fetch-Site": "same-origin"}, False),  # a link on the authorize page
+        ({"Sec-Fetch-Site": "none"}, False),  # typed in the address bar
+        ({"Sec-Fetch-Site": "cross-site"}, True),  # a link or redirect on another site
+        ({"Sec-Fetch-Site": "same-site"}, True),  # another host of the same domain
+        ({"Sec-Fetch-Site": "cross-site", "Referer": f"https://{HOST}/hub/authorize"}, True),
+        ({"Referer": f"https://{HOST}/hub/authorize"}, False),  # browsers without Sec-Fetch
+        ({"Referer": "https://evil.example.com/"}, True),
+        ({"Referer": f"https://{HOST}.evil.example.com/"}, True),
+        ({}, False),  # curl, scripts
+    ],
+)
+def test_approval_links_answer_only_the_hubs_pages(headers: dict[str, str], refused: bool) -> None:
+    assert sent_by_another_site(headers, HOST) is refused
 
 
 def test_login_timing_is_a_no_op() -> None:

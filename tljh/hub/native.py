@@ -6,6 +6,11 @@ login answered "500 Internal Server Error". And when anything on that page
 fails, JupyterHub asks the login handler to show the error in the login form
 with arguments Native's form does not take, so the error page itself failed.
 
+Approving a sign-up (``/hub/authorize/NAME``) and discarding one
+(``/hub/discard/NAME``) are plain links: any web page could send an admin's
+browser there and approve its author. Here they answer only to requests that
+come from the hub's own pages (or from the address bar).
+
 ``auth.type: native`` (or ``nativeauthenticator.NativeAuthenticator``) runs this
 subclass (:data:`tljh.render.hub.HUB_AUTHENTICATOR_CLASSES`); it keeps the class
 name, so ``auth.NativeAuthenticator.*`` settings still apply to it.
@@ -13,11 +18,18 @@ name, so ``auth.NativeAuthenticator.*`` settings still apply to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyterhub.handlers import BaseHandler
 from nativeauthenticator import NativeAuthenticator as _Native
+from nativeauthenticator.handlers import DiscardHandler as _NativeDiscardHandler
 from nativeauthenticator.handlers import LoginHandler as _NativeLoginHandler
+from nativeauthenticator.handlers import (
+    ToggleAuthorizationHandler as _NativeToggleAuthorizationHandler,
+)
+from tornado import web
 
 
 class _NoTimer:
@@ -43,10 +55,45 @@ class NativeLoginHandler(_NativeLoginHandler):
         return super().render_template(name, **ns)
 
 
+def sent_by_another_site(headers: Mapping[str, str], host: str) -> bool:
+    """Whether a browser request was started by a page that is not the hub's.
+
+    Browsers say so in ``Sec-Fetch-Site``; older ones only in ``Referer``. A
+    request with neither (typed in, or a script) is the user's own.
+    """
+    site = headers.get("Sec-Fetch-Site", "")
+    if site:
+        return site not in ("same-origin", "none")
+    referer = headers.get("Referer", "")
+    return bool(referer) and urlsplit(referer).netloc != host
+
+
+class _HubPagesOnly(BaseHandler):
+    async def prepare(self) -> None:
+        if sent_by_another_site(self.request.headers, self.request.host):
+            raise web.HTTPError(
+                403, "Approve or discard sign-ups from the hub's authorize page (/hub/authorize)."
+            )
+        await super().prepare()
+
+
+class NativeToggleAuthorizationHandler(_HubPagesOnly, _NativeToggleAuthorizationHandler):
+    pass
+
+
+class NativeDiscardHandler(_HubPagesOnly, _NativeDiscardHandler):
+    pass
+
+
+#: Native's handlers and the ones this module runs in their place.
+OURS = {
+    _NativeLoginHandler: NativeLoginHandler,
+    _NativeToggleAuthorizationHandler: NativeToggleAuthorizationHandler,
+    _NativeDiscardHandler: NativeDiscardHandler,
+}
+
+
 class NativeAuthenticator(_Native):
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         handlers: list[tuple[str, Any]] = super().get_handlers(app)
-        return [
-            (path, NativeLoginHandler if handler is _NativeLoginHandler else handler)
-            for path, handler in handlers
-        ]
+        return [(path, OURS.get(handler, handler)) for path, handler in handlers]
