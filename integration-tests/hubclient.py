@@ -81,7 +81,7 @@ class HubClient:
             path = self.base_url + path.lstrip("/")
         return self.base + "/" + path.lstrip("/")
 
-    def _xsrf_for(self, url: str) -> str | None:
+    def xsrf_for(self, url: str) -> str | None:
         """The _xsrf cookie a browser would send to url (most specific path wins)."""
         path = urlsplit(url).path
         best: tuple[int, str] | None = None
@@ -104,7 +104,7 @@ class HubClient:
         headers.setdefault("Sec-Fetch-Site", "same-origin")
         if "/api/" in urlsplit(url).path:
             headers.setdefault("Sec-Fetch-Mode", "cors")
-            xsrf = self._xsrf_for(url)
+            xsrf = self.xsrf_for(url)
             if xsrf:
                 headers.setdefault("X-XSRFToken", xsrf)
         else:
@@ -137,7 +137,7 @@ class HubClient:
         r = self.get("/hub/login")
         if r.status_code != 200:
             raise _fail("the login page did not load", r)
-        xsrf = self._xsrf_for(self.url("/hub/login"))
+        xsrf = self.xsrf_for(self.url("/hub/login"))
         if not xsrf:
             raise HubError("the login page set no _xsrf cookie")
         r = self.post(
@@ -159,21 +159,25 @@ class HubClient:
 
     def signup(self, username: str, password: str) -> str:
         """Sign up on the Native authenticator's form; returns the message the page shows."""
-        r = self.get("/hub/signup")
-        if r.status_code != 200:
-            raise _fail("the sign-up page did not load", r)
-        xsrf = self._xsrf_for(self.url("/hub/signup"))
-        r = self.post(
+        return self.submit_form(
             "/hub/signup",
-            data={
+            {
                 "username": username,
                 "signup_password": password,
                 "signup_password_confirmation": password,
-                "_xsrf": xsrf or "",
             },
         )
+
+    def submit_form(self, path: str, fields: dict[str, str]) -> str:
+        """Fill in and send the form on the page at ``path``, as a browser does;
+        returns the message the answer shows (its alert box)."""
+        r = self.get(path)
         if r.status_code != 200:
-            raise _fail(f"signing up as {username!r} failed", r)
+            raise _fail(f"the page {path} did not load", r)
+        xsrf = self.xsrf_for(self.url(path))
+        r = self.post(path, data={**fields, "_xsrf": xsrf or ""})
+        if r.status_code != 200:
+            raise _fail(f"sending the form on {path} failed", r)
         match = re.search(r'class="alert[^"]*"[^>]*>\s*(.*?)\s*</div>', r.text, re.S)
         return re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip() if match else r.text
 
@@ -294,7 +298,7 @@ class HubClient:
         kernel = self.kernel_id()
         http_url = self.url(self._server_path(f"api/kernels/{kernel}/channels"))
         session_id = uuid.uuid4().hex
-        xsrf = self._xsrf_for(http_url) or ""
+        xsrf = self.xsrf_for(http_url) or ""
         ws_url = "ws" + http_url[len("http") :] + f"?session_id={session_id}&_xsrf={xsrf}"
         path = urlsplit(http_url).path
         cookie = "; ".join(

@@ -55,3 +55,36 @@ def test_sign_up_approval_and_login(native: None, hub_url: str, admin_name: str)
     # A student cannot approve anyone.
     r = student.get(f"/hub/authorize/{admin_name}")
     assert r.status_code == 403, r.status_code
+
+
+def test_passwords_are_changed_by_their_owner_or_an_admin(
+    native: None, hub_url: str, admin_name: str
+) -> None:
+    # Runs after the sign-up test: the student is approved.
+    student = HubClient(hub_url)
+    student.login(STUDENT, STUDENT_PASSWORD)
+    new = "native-student-pw-2"
+    form = {"new_password": new, "new_password_confirmation": new}
+    said = student.submit_form("/hub/change-password", {**form, "old_password": "a-guess"})
+    assert "incorrect" in said, said
+    said = student.submit_form("/hub/change-password", {**form, "old_password": STUDENT_PASSWORD})
+    assert "changed successfully" in said, said
+    refused(hub_url, STUDENT, STUDENT_PASSWORD)
+    HubClient(hub_url).login(STUDENT, new)
+
+    # Not anyone else's: neither the page nor the form's target answers a student.
+    assert student.get(f"/hub/change-password/{admin_name}").status_code == 403
+    xsrf = student.xsrf_for(student.url("/hub/change-password"))
+    r = student.post(f"/hub/change-password/{admin_name}", data={**form, "_xsrf": xsrf or ""})
+    assert r.status_code == 403, r.status_code
+    refused(hub_url, admin_name, new)
+    HubClient(hub_url).login(admin_name, ADMIN_PASSWORD)
+
+    admin = HubClient(hub_url)
+    admin.login(admin_name, ADMIN_PASSWORD)
+    said = admin.submit_form(
+        f"/hub/change-password/{STUDENT}",
+        {"new_password": STUDENT_PASSWORD, "new_password_confirmation": STUDENT_PASSWORD},
+    )
+    assert "changed successfully" in said, said
+    HubClient(hub_url).login(STUDENT, STUDENT_PASSWORD)
