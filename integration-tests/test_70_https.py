@@ -9,25 +9,31 @@ config back as it found it, so later modules still talk to http://127.0.0.1/.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
-import json
 import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acmeserver import (
+    DOMAIN,
+    DROP_IN,
+    PEBBLE_DIRECTORY_URL,
+    fingerprint,
+    map_test_names,
+    pebble_root,
+    served_der,
+    served_issuer,
+    start_pebble,
+    wait_for,
+)
 from conftest import DUMMY_PASSWORD as PASSWORD
 from conftest import record_timing, run, tljh_config, use_dummy_auth
 from hubclient import HubClient
 
-DOMAIN = "hub.test"
-PEBBLE_NAME = "pebble.test"
-PEBBLE_DIR = Path("/etc/tljh-test-pebble")
-DROP_IN = Path("/etc/systemd/system/traefik.service.d/70-test-pebble-ca.conf")
 CERT_KEEPER = "certkeeper"
 KEYS = [
     "https.enabled",
@@ -50,8 +56,7 @@ def _restore_http() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def plain_http_afterwards() -> Iterator[None]:
-    hosts = Path("/etc/hosts").read_text()
-    Path("/etc/hosts").write_text(hosts + f"\n127.0.0.1 {DOMAIN} {PEBBLE_NAME}\n")
+    hosts = map_test_names()
     use_dummy_auth()
     yield
     _restore_http()
@@ -73,39 +78,8 @@ def make_cert(directory: Path, name: str, days: int = 90) -> tuple[Path, Path]:
     return cert, key
 
 
-def served_der(host: str, port: int = 443, server_name: str | None = None) -> bytes:
-    """The certificate the proxy serves (no verification: we compare it ourselves)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    sock = socket.create_connection((host, port), timeout=10)
-    with context.wrap_socket(sock, server_hostname=server_name or host) as tls:
-        der = tls.getpeercert(binary_form=True)
-    assert der
-    return der
-
-
 def file_der(cert: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(cert.read_text())
-
-
-def fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
-
-
-def served_issuer(host: str, server_name: str) -> str:
-    pem = ssl.DER_cert_to_PEM_cert(served_der(host, server_name=server_name))
-    out = run(["openssl", "x509", "-noout", "-issuer"], input=pem).stdout
-    return out.strip()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            journal = run("journalctl -u traefik -n 40 --no-pager", check=False).stdout
-            raise AssertionError(f"{what} within {timeout} s\ntraefik's log:\n{journal}")
-        time.sleep(1)
 
 
 def test_proxy_runs_as_its_own_user_with_one_capability() -> None:
@@ -181,61 +155,14 @@ def test_own_certificate_kept_under_home_is_served_and_http_redirects() -> None:
     client.stop_server()
 
 
-def start_pebble() -> Path:
-    """Pebble on 127.0.0.1:14000, validating challenges on the hub's ports 80 and 443."""
-    listener_cert, listener_key = PEBBLE_DIR / "listener-cert.pem", PEBBLE_DIR / "listener-key.pem"
-    PEBBLE_DIR.mkdir(exist_ok=True)
-    run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", f"/CN={PEBBLE_NAME}",
-            "-addext", f"subjectAltName=DNS:{PEBBLE_NAME},IP:127.0.0.1",
-            "-keyout", str(listener_key), "-out", str(listener_cert),
-        ]
-    )  # fmt: skip
-    listener_cert.chmod(0o644)
-    config = {
-        "pebble": {
-            "listenAddress": "127.0.0.1:14000",
-            "managementListenAddress": "127.0.0.1:15000",
-            "certificate": str(listener_cert),
-            "privateKey": str(listener_key),
-            "httpPort": 80,
-            "tlsPort": 443,
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
-        }
-    }
-    (PEBBLE_DIR / "pebble-config.json").write_text(json.dumps(config))
-    run("systemctl stop pebble-test 2>/dev/null; systemctl reset-failed pebble-test", check=False)
-    run(
-        [
-            "systemd-run", "--unit", "pebble-test",
-            "-E", "PEBBLE_VA_NOSLEEP=1", "-E", "PEBBLE_WFE_NONCEREJECT=0",
-            "/usr/bin/pebble", "-config", str(PEBBLE_DIR / "pebble-config.json"),
-        ]
-    )  # fmt: skip
-
-    def up() -> bool:
-        return run(f"curl -sf --cacert {listener_cert} https://{PEBBLE_NAME}:14000/dir",
-                   check=False).returncode == 0  # fmt: skip
-
-    wait_for(up, 30, "pebble did not answer")
-    # The proxy trusts pebble's listener through its unit's environment.
-    DROP_IN.parent.mkdir(exist_ok=True)
-    DROP_IN.write_text(f"[Service]\nEnvironment=LEGO_CA_CERTIFICATES={listener_cert}\n")
-    run("systemctl daemon-reload")
-    return listener_cert
-
-
 def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     _restore_http()
-    listener_cert = start_pebble()
+    start_pebble()
     # Upstream's how-to, in its order (plus the ACME server: pebble, not Let's Encrypt).
     tljh_config("set", "https.enabled", "true")
     tljh_config("set", "https.letsencrypt.email", "teacher@example.org")
     tljh_config("add-item", "https.letsencrypt.domains", DOMAIN)
-    tljh_config("set", "https.letsencrypt.ca_server", f"https://{PEBBLE_NAME}:14000/dir")
+    tljh_config("set", "https.letsencrypt.ca_server", PEBBLE_DIRECTORY_URL)
     # Saved, not applied yet: nothing serves HTTPS, and the status says so.
     placeholder = run(["tljh-config", "https-status"], check=False)
     assert placeholder.returncode == 1
@@ -254,11 +181,7 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     assert "Pebble" in status.stdout
     assert f"certificates for {DOMAIN}" in status.stdout
 
-    # The served chain ends at pebble's root, which it hands out for tests only.
-    root = PEBBLE_DIR / "root.pem"
-    got = run(f"curl -sf --cacert {listener_cert} https://{PEBBLE_NAME}:15000/roots/0")
-    root.write_text(got.stdout)
-    client = HubClient(f"https://{DOMAIN}", ca_file=str(root))
+    client = HubClient(f"https://{DOMAIN}", ca_file=str(pebble_root()))
     client.login("acme-student", PASSWORD)
     client.start_server()
     assert client.execute("sum(range(10))") == "45"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import grp
 import json
+import pwd
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +25,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from acmeserver import (
+    DOMAIN,
+    PEBBLE_DIRECTORY_URL,
+    fingerprint,
+    map_test_names,
+    pebble_root,
+    served_der,
+    serves_pebbles_certificate,
+    start_pebble,
+    wait_for,
+)
 from bootstrapping import SCRIPT, bootstrap_env, changes
 from conftest import record_timing, tljh_config
 from howto_blocks import DOCS, blocks_of
@@ -229,9 +241,7 @@ def test_the_hub_runs_our_version(migrated: Migration) -> None:
     assert out.returncode == 0, out.stderr
 
 
-def test_config_yaml_is_byte_for_byte_the_same(
-    before: Before, migrated: Migration
-) -> None:
+def test_config_yaml_is_byte_for_byte_the_same(before: Before, migrated: Migration) -> None:
     assert CONFIG.read_bytes() == before.config
 
 
@@ -266,9 +276,7 @@ def test_the_old_state_is_kept_to_go_back(migrated: Migration) -> None:
     assert record["jupyterhub"].startswith("5.")
 
 
-def test_a_rerun_changes_nothing(
-    before: Before, migrated: Migration
-) -> None:
+def test_a_rerun_changes_nothing(before: Before, migrated: Migration) -> None:
     hub_pid = unit_property("jupyterhub", "MainPID")
     started = time.monotonic()
     proc = upstream_bootstrap()
@@ -350,6 +358,51 @@ def test_going_back_to_upstream_as_the_docs_say(before: Before, migrated: Migrat
     assert admin.user_model()["admin"] is True
     admin.start_server()
     assert admin.execute(SUDO_RC) == "0"
+
+
+def test_an_upstream_https_server_keeps_its_certificate(before: Before) -> None:
+    """After going back (the test above): upstream with Let's Encrypt HTTPS, as most real
+    servers run it, is taken over. The proxy serves the certificate upstream's got, not a
+    new one (Let's Encrypt limits how many a domain gets a week), and students log in over
+    HTTPS as before."""
+    map_test_names()
+    start_pebble()
+    # Upstream's HTTPS how-to; its schema has no key for another ACME server, so that
+    # comes from a traefik_config.d snippet (upstream's escape hatch), kept as it is.
+    snippet = Path("/opt/tljh/config/traefik_config.d/acme-server.toml")
+    snippet.parent.mkdir(mode=0o700, exist_ok=True)
+    snippet.write_text(
+        f'[certificatesResolvers.letsencrypt.acme]\ncaServer = "{PEBBLE_DIRECTORY_URL}"\n'
+    )
+    tljh_config("set", "https.enabled", "true")
+    tljh_config("set", "https.letsencrypt.email", "teacher@example.org")
+    tljh_config("add-item", "https.letsencrypt.domains", DOMAIN)
+    tljh_config("reload", "proxy")
+    wait_for(serves_pebbles_certificate, 90, "upstream got no certificate")
+    upstreams = fingerprint(served_der("127.0.0.1", server_name=DOMAIN))
+    config = CONFIG.read_bytes()
+
+    proc = upstream_bootstrap()
+    assert proc.returncode == 0, proc.stdout
+    assert "migrated from upstream TLJH" in proc.stdout, proc.stdout
+    assert CONFIG.read_bytes() == config
+    acme = STATE / "acme.json"
+    assert (acme.stat().st_uid, acme.stat().st_mode & 0o777) == (
+        pwd.getpwnam("tljh-proxy").pw_uid,
+        0o600,
+    )
+    wait_for(serves_pebbles_certificate, 60, "no certificate served")
+    assert fingerprint(served_der("127.0.0.1", server_name=DOMAIN)) == upstreams
+
+    r = requests.get(f"http://{DOMAIN}/hub/login", allow_redirects=False, timeout=10)
+    assert r.status_code in (301, 302, 307, 308), r.status_code
+    assert r.headers["Location"].startswith(f"https://{DOMAIN}/"), r.headers["Location"]
+    student = HubClient(f"https://{DOMAIN}", ca_file=str(pebble_root()))
+    student.login(STUDENT, STUDENT_PASSWORD)
+    student.start_server()
+    r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
+    assert r.status_code == 200, r.text
+    assert r.json()["content"]["cells"][0]["source"] == "My answer: 42"
 
 
 @pytest.mark.skip(
