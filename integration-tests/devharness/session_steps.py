@@ -69,7 +69,8 @@ def run_pytest(
     if os.environ.get("TERM"):
         env["TERM"] = os.environ["TERM"]
     where = suite or "integration-tests/"
-    argv = [f"{TEST_VENV}/bin/python", "-m", "pytest", "-v", where, *pytest_args]
+    # The slowest tests, listed at the end: where to look when the suite grows slow.
+    argv = [f"{TEST_VENV}/bin/python", "-m", "pytest", "-v", "--durations=15", where, *pytest_args]
     say("running the integration suite inside: " + " ".join(argv[2:]))
     # Its own session, so that an interruption can kill the whole test run.
     proc = subprocess.Popen(
