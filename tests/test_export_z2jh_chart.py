@@ -36,7 +36,7 @@ from tljh.layout import Layout
 from tljh.render.hub import (
     HUB_AUTHENTICATOR_CLASSES,
     apply_traitlets,
-    resolve_authenticator,
+    configured_authenticator,
     traitlets_from_config,
 )
 from tljh.render.limits import Limits, effective_limits, limits_by_name
@@ -251,7 +251,7 @@ def tljh_summary(name: str) -> dict[str, Any]:
     out["auth_traits"] = auth_traits
     if auth_class in HUB_AUTHENTICATOR_CLASSES.values():
         # Our fixed subclass of a released authenticator: the chart runs the release.
-        out["authenticator_class"] = resolve_authenticator(str(config["auth"]["type"]))
+        out["authenticator_class"] = configured_authenticator(config)
     from jupyterhub.spawner import Spawner
 
     spawner = Spawner(config=c)

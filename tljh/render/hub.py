@@ -78,13 +78,20 @@ def resolve_authenticator(auth_type: str) -> str:
     return name.replace(":", ".")
 
 
+def configured_authenticator(config: Mapping[str, Any]) -> str:
+    """The authenticator ``auth.type`` names, as a ``module.Class`` path.
+
+    The hub may run a fixed form of it (:data:`HUB_AUTHENTICATOR_CLASSES`); this is
+    the one the admin chose, which a cluster's hub image has too.
+    """
+    return resolve_authenticator(config["auth"].get("type") or DEFAULT_AUTHENTICATOR)
+
+
 def firstuse_settings(config: Mapping[str, Any], layout: Layout) -> tuple[bool, Path, int]:
     """FirstUseAuthenticator as the hub will run it: (whether it is the hub's
     authenticator, its password file, its shortest password)."""
     auth = config["auth"]
-    used = (
-        resolve_authenticator(auth.get("type") or DEFAULT_AUTHENTICATOR) == FIRSTUSE_AUTHENTICATOR
-    )
+    used = configured_authenticator(config) == FIRSTUSE_AUTHENTICATOR
     section = auth.get("FirstUseAuthenticator") or {}
     path = section.get("dbm_path") or layout.firstuse_passwords
     length = section.get("min_password_length")
@@ -191,7 +198,7 @@ def traitlets_from_config(
 
     auth = config["auth"]
     users = config["users"]
-    authenticator = resolve_authenticator(auth.get("type") or DEFAULT_AUTHENTICATOR)
+    authenticator = configured_authenticator(config)
 
     # -- the hub ------------------------------------------------------------
     put(

@@ -28,7 +28,7 @@ from tljh.layout import Layout
 from tljh.render.hub import (
     DEFAULT_URLS,
     FIRSTUSE_AUTHENTICATOR,
-    HUB_AUTHENTICATOR_CLASSES,
+    configured_authenticator,
     traitlets_from_config,
 )
 from tljh.render.limits import limits_by_name
@@ -149,10 +149,9 @@ def _auth_section(
 
 def _hub_config(out: Export, config: Mapping[str, Any], include_secrets: bool) -> dict[str, Any]:
     traits = traitlets_from_config(config, Layout())
-    hub_class = traits["JupyterHub"]["authenticator_class"]
-    # The cluster's hub image has the released authenticator, not our fixed form of it.
-    originals = {ours: orig for orig, ours in reversed(HUB_AUTHENTICATOR_CLASSES.items())}
-    tljh_class = originals.get(hub_class, hub_class)
+    # The chosen authenticator, not the hub's fixed form of it: the cluster's hub image
+    # has the released one.
+    tljh_class = configured_authenticator(config)
     auth_class = chart_authenticator(tljh_class)
     hub_config: dict[str, Any] = {"JupyterHub": {"authenticator_class": auth_class}}
     if auth_class != tljh_class:
