@@ -117,33 +117,42 @@ def reload_hub() -> None:
     wait_for_hub()
 
 
+@contextmanager
+def authenticator(auth_type: str) -> Iterator[None]:
+    """``auth.type`` set with tljh-config (upstream's or ours) for the block, then unset."""
+    tljh_config("set", "auth.type", auth_type)
+    reload_hub()
+    try:
+        yield
+    finally:
+        tljh_config("unset", "auth.type")
+        reload_hub()
+
+
 def native_signups_on_upstream() -> None:
     """Upstream with its Native authenticator for a while: grace signs up and the admin
     approves her; mallory signs up and is never approved. Then back to FirstUse."""
-    tljh_config("set", "auth.type", NATIVE)
     # JupyterHub 5 lets nobody in without an allow rule, admins included.
     tljh_config("set", "auth.NativeAuthenticator.allow_all", "true")
-    reload_hub()
-    for name, password in [
-        (ADMIN, ADMIN_NATIVE_PASSWORD),  # admins need no approval
-        (NATIVE_USER, NATIVE_PASSWORD),
-        (UNAPPROVED, UNAPPROVED_PASSWORD),
-    ]:
-        said = HubClient(HUB).signup(name, password)
-        assert "successful" in said or "sent to the admin" in said or "in use" in said, said
-    admin = HubClient(HUB)
-    admin.login(ADMIN, ADMIN_NATIVE_PASSWORD)
-    grace = HubClient(HUB)
-    try:
-        grace.login(NATIVE_USER, NATIVE_PASSWORD)
-    except HubError:  # not approved yet (the approval page toggles: only once)
-        r = admin.get(f"/hub/authorize/{NATIVE_USER}")
-        assert r.status_code == 200, r.text
-        grace.login(NATIVE_USER, NATIVE_PASSWORD)
-    with pytest.raises(HubError, match="login as"):
-        HubClient(HUB).login(UNAPPROVED, UNAPPROVED_PASSWORD)
-    tljh_config("unset", "auth.type")
-    reload_hub()
+    with authenticator(NATIVE):
+        for name, password in [
+            (ADMIN, ADMIN_NATIVE_PASSWORD),  # admins need no approval
+            (NATIVE_USER, NATIVE_PASSWORD),
+            (UNAPPROVED, UNAPPROVED_PASSWORD),
+        ]:
+            said = HubClient(HUB).signup(name, password)
+            assert "successful" in said or "sent to the admin" in said or "in use" in said, said
+        admin = HubClient(HUB)
+        admin.login(ADMIN, ADMIN_NATIVE_PASSWORD)
+        grace = HubClient(HUB)
+        try:
+            grace.login(NATIVE_USER, NATIVE_PASSWORD)
+        except HubError:  # not approved yet (the approval page toggles: only once)
+            r = admin.get(f"/hub/authorize/{NATIVE_USER}")
+            assert r.status_code == 200, r.text
+            grace.login(NATIVE_USER, NATIVE_PASSWORD)
+        with pytest.raises(HubError, match="login as"):
+            HubClient(HUB).login(UNAPPROVED, UNAPPROVED_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +186,8 @@ def before() -> Before:
     return Before(config=CONFIG.read_bytes(), hub_version=version, notebook=saved)
 
 
-def student_finds_the_notebook() -> HubClient:
-    student = HubClient(HUB)
+def student_finds_the_notebook(hub: str = HUB, ca_file: str | None = None) -> HubClient:
+    student = HubClient(hub, ca_file=ca_file)
     student.login(STUDENT, STUDENT_PASSWORD)
     student.start_server()
     r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
@@ -287,18 +296,6 @@ def test_a_rerun_changes_nothing(before: Before, migrated: Migration) -> None:
     assert CONFIG.read_bytes() == before.config
 
 
-@contextmanager
-def authenticator(auth_type: str) -> Iterator[None]:
-    """``auth.type`` set with our tljh-config for the block, then unset again."""
-    tljh_config("set", "auth.type", auth_type)
-    reload_hub()
-    try:
-        yield
-    finally:
-        tljh_config("unset", "auth.type")
-        reload_hub()
-
-
 def test_native_users_keep_their_passwords_and_approvals(migrated: Migration) -> None:
     with authenticator(NATIVE):
         grace = HubClient(HUB)
@@ -397,12 +394,7 @@ def test_an_upstream_https_server_keeps_its_certificate(before: Before) -> None:
     r = requests.get(f"http://{DOMAIN}/hub/login", allow_redirects=False, timeout=10)
     assert r.status_code in (301, 302, 307, 308), r.status_code
     assert r.headers["Location"].startswith(f"https://{DOMAIN}/"), r.headers["Location"]
-    student = HubClient(f"https://{DOMAIN}", ca_file=str(pebble_root()))
-    student.login(STUDENT, STUDENT_PASSWORD)
-    student.start_server()
-    r = student.get(student.server_url + f"api/contents/{NOTEBOOK}")
-    assert r.status_code == 200, r.text
-    assert r.json()["content"]["cells"][0]["source"] == "My answer: 42"
+    student_finds_the_notebook(f"https://{DOMAIN}", ca_file=str(pebble_root()))
 
 
 @pytest.mark.skip(
