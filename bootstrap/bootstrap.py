@@ -1234,7 +1234,31 @@ def serve_progress(server, shown, updates):
     server.shutdown()
 
 
-def start_progress_page(prefix, run, earlier_page, port=80):
+def wait_for_earlier_page(earlier, seconds=5):
+    """Wait until the progress page of an earlier run that did not finish is gone.
+
+    That page stops within a second or two of seeing the new run's status file
+    (:func:`progress_start`), and gives port 80 back as it goes; an install
+    with nothing to change would otherwise reach the proxy before it has.
+    """
+    if earlier is None or earlier["outcome"] == "done":
+        return
+    pid = earlier.get("page")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # A zombie has let go of its port; "pid (name) STATE ...".
+                if f.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                    return
+        except (OSError, IndexError):
+            return
+        time.sleep(0.1)
+
+
+def start_progress_page(prefix, run, port=80):
     """Serve the progress page on ``port`` from child processes; return the pid to stop.
 
     The child (root) reads the root-only status file every second and hands
@@ -1242,8 +1266,8 @@ def start_progress_page(prefix, run, earlier_page, port=80):
     installer stops the child (TLJH_PROGRESS_PAGE_PID) before the proxy needs
     the port; it stops the server first.  If the install stops before that,
     the page keeps saying so for PROGRESS_LINGER_SECONDS, or until another
-    install run starts.  ``earlier_page``: the last run did not finish, so its
-    page may still hold the port for a moment.
+    install run starts.  The run's status names the child (``page``), so that
+    the next run can wait for it to let go of the port.
     """
     status_path = os.path.join(prefix, PROGRESS_FILE)
     parent = os.getpid()
@@ -1252,21 +1276,18 @@ def start_progress_page(prefix, run, earlier_page, port=80):
     def installer_running():
         return os.getppid() == parent
 
-    server = None
-    # A page left by an earlier run that failed stops within a second of
-    # seeing this run's status file.
-    deadline = time.monotonic() + (3 if earlier_page else 0)
-    while server is None:
-        try:
-            server = make_progress_server(port, LOG_FILE, lambda: tuple(shown))
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                log(f"progress page: not shown, port {port} is in use ({e.strerror})")
-                return None
-            time.sleep(0.2)
+    try:
+        server = make_progress_server(port, LOG_FILE, lambda: tuple(shown))
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        log(f"progress page: not shown, port {port} is in use ({e.strerror})")
+        return None
     pid = os.fork()
     if pid:
         server.server_close()
+        PROGRESS["status"]["page"] = pid
+        _progress_write()
         log(f"progress page: serving on port {port}")
         return pid
     server_pid = 0
@@ -1454,9 +1475,9 @@ def main(argv=None):
     earlier = load_progress(os.path.join(prefix, PROGRESS_FILE))
     run_id = progress_start(prefix)
     env[PROGRESS_RUN_VARIABLE] = run_id
+    wait_for_earlier_page(earlier)
     if args.show_progress_page:
-        unfinished = earlier is not None and earlier["outcome"] != "done"
-        page_pid = start_progress_page(prefix, run_id, unfinished)
+        page_pid = start_progress_page(prefix, run_id)
         if page_pid:
             env["TLJH_PROGRESS_PAGE_PID"] = str(page_pid)
     hub_env = os.path.join(prefix, "hub")

@@ -4,6 +4,7 @@ server of it (which must never show the install log)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -88,6 +89,14 @@ def test_an_installer_that_restarts_itself_does_not_repeat_its_steps() -> None:
     again = continue_progress(status, "r1", STEPS, 4.0)
     assert again["steps"] == [*BOOTSTRAP_STEPS, *STEPS]
     assert again["current"] == len(BOOTSTRAP_STEPS)
+
+
+def test_the_run_keeps_the_pid_of_its_page_when_the_installer_takes_over() -> None:
+    boot = progress_at(new_progress("r1", BOOTSTRAP_STEPS, 1.0), "TLJH package", 2.0)
+    boot["page"] = 42
+    status = continue_progress(boot, "r1", STEPS, 3.0)
+    assert progress_ended(status, False, 4.0)["page"] == 42
+    assert "page" not in continue_progress(boot, "r2", STEPS, 3.0)
 
 
 def test_another_run_starts_afresh() -> None:
@@ -322,7 +331,7 @@ def test_the_page_is_served_by_nobody_and_stops_with_the_port_free(
     run = bootstrap.progress_start(str(tmp_path))
     bootstrap.progress_step("hub environment")
     port = _free_port()
-    watcher = bootstrap.start_progress_page(str(tmp_path), run, False, port=port)
+    watcher = bootstrap.start_progress_page(str(tmp_path), run, port=port)
     assert watcher
     try:
         deadline = time.monotonic() + 10
@@ -359,3 +368,32 @@ def test_the_bootstraps_copy_renders_the_same_page(bootstrap: ModuleType) -> Non
         status, False, LOG
     )
     assert Layout().install_progress.name == bootstrap.PROGRESS_FILE
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the page server drops root's privileges")
+def test_the_next_run_waits_for_the_page_of_a_failed_run_to_free_the_port(
+    bootstrap: ModuleType, tmp_path: Path
+) -> None:
+    bootstrap.LOG_FILE = str(tmp_path / "installer.log")
+    status_file = str(tmp_path / bootstrap.PROGRESS_FILE)
+    port = _free_port()
+    watcher = bootstrap.start_progress_page(
+        str(tmp_path), bootstrap.progress_start(str(tmp_path)), port=port
+    )
+    assert watcher
+    bootstrap.progress_failed()
+    time.sleep(1.5)  # the page shows the failure and lingers
+    earlier = bootstrap.load_progress(status_file)
+    assert earlier["outcome"] == "failed" and earlier["page"] == watcher
+    try:
+        bootstrap.progress_start(str(tmp_path))
+        bootstrap.wait_for_earlier_page(earlier)
+        # Reaped only now (in the field the page's parent is gone and init reaps it):
+        # what matters is that it has let go of the port already.
+        with socket.socket(socket.AF_INET6) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("::", port))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(watcher, signal.SIGTERM)
+        os.waitpid(watcher, 0)

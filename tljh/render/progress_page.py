@@ -104,13 +104,17 @@ def continue_progress(
     ``steps``; a new status when ``previous`` is of another run.
 
     The step that was running when ``previous`` was written has finished: the
-    bootstrap or installer ran it up to the hand-over.
+    bootstrap or installer ran it up to the hand-over.  The run's ``page`` (the
+    pid of the process behind its progress page) is kept: the next run waits
+    for that process to give port 80 back.
     """
     if previous is None or previous["run"] != run:
         return new_progress(run, steps, now)
     done = [s for s in previous["steps"][: previous["current"] + 1] if s not in steps]
     status = new_progress(run, done + list(steps), now)
     status["current"] = len(done)
+    if "page" in previous:
+        status["page"] = previous["page"]
     return status
 
 
