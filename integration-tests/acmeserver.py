@@ -48,10 +48,9 @@ def fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def served_issuer(host: str, server_name: str) -> str:
-    pem = ssl.DER_cert_to_PEM_cert(served_der(host, server_name=server_name))
-    out = run(["openssl", "x509", "-noout", "-issuer"], input=pem).stdout
-    return out.strip()
+def issuer(der: bytes) -> str:
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    return run(["openssl", "x509", "-noout", "-issuer"], input=pem).stdout.strip()
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -119,8 +118,13 @@ def pebble_root() -> Path:
     return root
 
 
-def serves_pebbles_certificate(host: str = "127.0.0.1", server_name: str = DOMAIN) -> bool:
+def serves_pebbles_certificate(
+    host: str = "127.0.0.1", server_name: str = DOMAIN, other_than: str | None = None
+) -> bool:
+    """Whether the proxy serves a certificate from pebble (other than the one with
+    fingerprint ``other_than``); False while it is starting or restarting."""
     try:
-        return "Pebble" in served_issuer(host, server_name)
-    except OSError:  # the proxy is starting, or restarting
+        der = served_der(host, server_name=server_name)
+    except OSError:
         return False
+    return fingerprint(der) != other_than and "Pebble" in issuer(der)

@@ -26,7 +26,7 @@ from acmeserver import (
     map_test_names,
     pebble_root,
     served_der,
-    served_issuer,
+    serves_pebbles_certificate,
     start_pebble,
     wait_for,
 )
@@ -168,9 +168,7 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     assert placeholder.returncode == 1
     started = time.monotonic()
     tljh_config("reload", "proxy")
-    wait_for(
-        lambda: "Pebble" in served_issuer("127.0.0.1", DOMAIN), 90, "no certificate from pebble"
-    )
+    wait_for(serves_pebbles_certificate, 90, "no certificate from pebble")
     record_timing("https_acme_cert_served_seconds", round(time.monotonic() - started, 2))
     acme = Path("/opt/tljh/state/acme.json")
     st = acme.stat()
@@ -193,10 +191,7 @@ def test_upstream_letsencrypt_how_to_against_a_real_acme_server() -> None:
     acme.unlink()
     tljh_config("reload", "proxy")
     wait_for(
-        lambda: (
-            fingerprint(served_der("127.0.0.1", server_name=DOMAIN)) != first
-            and "Pebble" in served_issuer("127.0.0.1", DOMAIN)
-        ),
+        lambda: serves_pebbles_certificate(other_than=first),
         90,
         "no new certificate over tls-alpn-01",
     )
