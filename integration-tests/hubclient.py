@@ -119,6 +119,12 @@ class HubClient:
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
 
+    def click(self, path: str, on: str, **kwargs: Any) -> requests.Response:
+        """GET ``path`` as a browser does for a click on a link of the page at ``on``:
+        it says which page sent it (browsers send their own site the full address)."""
+        headers = {"Referer": self.url(on), **(kwargs.pop("headers", None) or {})}
+        return self.get(path, headers=headers, **kwargs)
+
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("POST", path, **kwargs)
 

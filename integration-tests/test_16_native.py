@@ -38,14 +38,25 @@ def test_sign_up_approval_and_login(native: None, hub_url: str, admin_name: str)
     admin = HubClient(hub_url)
     admin.login(admin_name, ADMIN_PASSWORD)
     assert admin.user_model()["admin"] is True
-    # Another site sending the admin's browser to the approval link approves nobody.
-    old_browser = {"Sec-Fetch-Site": None, "Referer": "https://evil.example/"}
-    for headers in ({"Sec-Fetch-Site": "cross-site"}, old_browser):
+    # Another page sending the admin's browser to the approval link approves nobody.
+    evil = "https://evil.example/"
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site", "Referer": evil},
+        {"Sec-Fetch-Site": None, "Referer": evil},  # a browser without Sec-Fetch
+        {"Sec-Fetch-Site": None},  # over HTTP, from a page that hides its address
+        {"Sec-Fetch-Site": "none"},  # a link in an e-mail
+        # A page on a student's server: it has the hub's address.
+        {"Referer": admin.url(f"/user/{STUDENT}/files/approve-me.html")},
+    ):
         r = admin.get(f"/hub/authorize/{STUDENT}", headers=headers, allow_redirects=False)
-        assert r.status_code == 403, (r.status_code, r.text[:300])
+        assert r.status_code == 403, (headers, r.status_code, r.text[:300])
         assert "/hub/authorize" in r.text
+        r = admin.get(f"/hub/discard/{STUDENT}", headers=headers, allow_redirects=False)
+        assert r.status_code == 403, (headers, r.status_code, r.text[:300])
     assert "not been authorized" in refused(hub_url, STUDENT, STUDENT_PASSWORD)
-    r = admin.get(f"/hub/authorize/{STUDENT}", headers={"Sec-Fetch-Site": "same-origin"})
+    # The admin clicks "Authorize" on the authorize page.
+    assert STUDENT in admin.get("/hub/authorize").text
+    r = admin.click(f"/hub/authorize/{STUDENT}", on="/hub/authorize")
     assert r.status_code == 200, r.text
 
     student = HubClient(hub_url)

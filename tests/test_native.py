@@ -14,7 +14,7 @@ from tljh.hub.native import (
     NativeDiscardHandler,
     NativeLoginHandler,
     NativeToggleAuthorizationHandler,
-    sent_by_another_site,
+    sent_from_a_hub_page,
 )
 from tljh.layout import Layout
 from tljh.render.hub import traitlets_from_config
@@ -43,24 +43,39 @@ def test_the_login_page_is_ours_and_the_others_native() -> None:
 
 
 HOST = "hub.example.org"
+PAGE = f"https://{HOST}/hub/authorize"
 
 
 @pytest.mark.parametrize(
-    ("headers", "refused"),
+    ("headers", "accepted"),
     [
-        ({"Sec-Fetch-Site": "same-origin"}, False),  # a link on the authorize page
-        ({"Sec-Fetch-Site": "none"}, False),  # typed in the address bar
-        ({"Sec-Fetch-Site": "cross-site"}, True),  # a link or redirect on another site
-        ({"Sec-Fetch-Site": "same-site"}, True),  # another host of the same domain
-        ({"Sec-Fetch-Site": "cross-site", "Referer": f"https://{HOST}/hub/authorize"}, True),
-        ({"Referer": f"https://{HOST}/hub/authorize"}, False),  # browsers without Sec-Fetch
-        ({"Referer": "https://evil.example.com/"}, True),
-        ({"Referer": f"https://{HOST}.evil.example.com/"}, True),
-        ({}, False),  # curl, scripts
+        ({"Sec-Fetch-Site": "same-origin", "Referer": PAGE}, True),  # a click on the page
+        ({"Referer": PAGE}, True),  # browsers without Sec-Fetch, or over plain HTTP
+        ({"Referer": f"https://{HOST}/hub/authorize?page=2"}, True),
+        ({"Sec-Fetch-Site": "same-origin"}, False),  # a page that hides its address
+        ({"Sec-Fetch-Site": "none"}, False),  # typed in, or a link in an e-mail
+        ({"Sec-Fetch-Site": "none", "Referer": PAGE}, False),
+        ({"Sec-Fetch-Site": "cross-site", "Referer": PAGE}, False),  # another site
+        ({"Sec-Fetch-Site": "same-site", "Referer": PAGE}, False),  # another host of the domain
+        ({"Referer": "https://evil.example.com/hub/authorize"}, False),
+        ({"Referer": f"https://{HOST}.evil.example.com/hub/authorize"}, False),
+        ({"Referer": f"https://{HOST}:8443/hub/authorize"}, False),
+        # A student's server has the hub's address: its pages are not the hub's.
+        ({"Sec-Fetch-Site": "same-origin", "Referer": f"https://{HOST}/user/eve/x.html"}, False),
+        ({"Referer": f"https://{HOST}/hubby/"}, False),
+        ({}, False),  # curl, scripts, pages that hide their address over plain HTTP
     ],
 )
-def test_approval_links_answer_only_the_hubs_pages(headers: dict[str, str], refused: bool) -> None:
-    assert sent_by_another_site(headers, HOST) is refused
+def test_approval_links_answer_only_clicks_on_the_hubs_pages(
+    headers: dict[str, str], accepted: bool
+) -> None:
+    assert sent_from_a_hub_page(headers, HOST, "/hub/") is accepted
+
+
+def test_the_hubs_pages_are_under_its_base_url() -> None:
+    page = {"Referer": f"https://{HOST}/course/hub/authorize"}
+    assert sent_from_a_hub_page(page, HOST, "/course/hub/")
+    assert not sent_from_a_hub_page({"Referer": PAGE}, HOST, "/course/hub/")
 
 
 def test_login_timing_is_a_no_op() -> None:

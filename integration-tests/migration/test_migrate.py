@@ -148,7 +148,7 @@ def native_signups_on_upstream() -> None:
         try:
             grace.login(NATIVE_USER, NATIVE_PASSWORD)
         except HubError:  # not approved yet (the approval page toggles: only once)
-            r = admin.get(f"/hub/authorize/{NATIVE_USER}")
+            r = admin.click(f"/hub/authorize/{NATIVE_USER}", on="/hub/authorize")
             assert r.status_code == 200, r.text
             grace.login(NATIVE_USER, NATIVE_PASSWORD)
         with pytest.raises(HubError, match="login as"):

@@ -8,8 +8,8 @@ with arguments Native's form does not take, so the error page itself failed.
 
 Approving a sign-up (``/hub/authorize/NAME``) and discarding one
 (``/hub/discard/NAME``) are plain links: any web page could send an admin's
-browser there and approve its author. Here they answer only to requests that
-come from the hub's own pages (or from the address bar).
+browser there and approve its author. Here they answer only to clicks on the
+hub's own pages.
 
 ``auth.type: native`` (or ``nativeauthenticator.NativeAuthenticator``) runs this
 subclass (:data:`tljh.render.hub.HUB_AUTHENTICATOR_CLASSES`); it keeps the class
@@ -55,24 +55,33 @@ class NativeLoginHandler(_NativeLoginHandler):
         return super().render_template(name, **ns)
 
 
-def sent_by_another_site(headers: Mapping[str, str], host: str) -> bool:
-    """Whether a browser request was started by a page that is not the hub's.
+def sent_from_a_hub_page(headers: Mapping[str, str], host: str, hub_prefix: str) -> bool:
+    """Whether a browser request comes from a link on one of the hub's own pages.
 
-    Browsers say so in ``Sec-Fetch-Site``; older ones only in ``Referer``. A
-    request with neither (typed in, or a script) is the user's own.
+    Browsers send a page's full address as ``Referer`` to its own site, so a
+    click on the authorize page says where it came from. Students' servers
+    share the hub's address, so a same-site page is not enough: the page must
+    be under the hub's prefix (``/hub/``), not ``/user/NAME/``. Requests that
+    do not say where they come from (typed in, a link in an e-mail, a page that
+    hides its address, a script) are refused as well: nobody needs them to
+    approve, and an attacker can send any of them. ``Sec-Fetch-Site``, which
+    browsers send to HTTPS sites only and a page cannot change, must agree.
     """
-    site = headers.get("Sec-Fetch-Site", "")
-    if site:
-        return site not in ("same-origin", "none")
-    referer = headers.get("Referer", "")
-    return bool(referer) and urlsplit(referer).netloc != host
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site != "same-origin":
+        return False
+    referer = urlsplit(headers.get("Referer", ""))
+    return referer.netloc == host and referer.path.startswith(hub_prefix)
 
 
 class _HubPagesOnly(BaseHandler):
     async def prepare(self) -> None:
-        if sent_by_another_site(self.request.headers, self.request.host):
+        if not sent_from_a_hub_page(self.request.headers, self.request.host, self.hub.base_url):
             raise web.HTTPError(
-                403, "Approve or discard sign-ups from the hub's authorize page (/hub/authorize)."
+                403,
+                "Approve or discard sign-ups with the buttons of the hub's authorize page "
+                f"({self.hub.base_url}authorize). If you did, your browser did not say that "
+                "the click came from there: allow it to send the Referer header to this site.",
             )
         await super().prepare()
 
