@@ -1149,11 +1149,44 @@ def progress_failed():
         _progress_write()
 
 
-class ProgressServer(http.server.ThreadingHTTPServer):
+class BoundedHTTPServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, but at most MAX_CONNECTIONS at once.
+
+    The page faces the internet during the install: connections that send
+    nothing would otherwise each hold a thread, and enough of them would take
+    the memory the install needs. Past the limit a connection is closed at once.
+    """
+
+    MAX_CONNECTIONS = 32
+    # Connections past the limit are taken in (and closed), not left in the kernel's queue.
+    request_queue_size = 128
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        self.slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class ProgressServer(BoundedHTTPServer):
     """Port 80 on IPv6 and IPv4 where the machine has IPv6, else on IPv4."""
 
     address_family = socket.AF_INET6
-    daemon_threads = True
 
     def server_bind(self):
         with contextlib.suppress(OSError):
@@ -1202,10 +1235,7 @@ def make_progress_server(port, log_path, current):
         if e.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
             raise
 
-    class IPv4Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-
-    return IPv4Server(("", port), Handler)
+    return BoundedHTTPServer(("", port), Handler)
 
 
 def drop_privileges():

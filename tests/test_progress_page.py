@@ -310,6 +310,35 @@ def test_the_bootstrap_serves_the_status_never_the_log(
     assert status_of(fetch(port, "/")[2]) == "stopped"
 
 
+def test_connections_that_send_nothing_hold_a_bounded_number_of_threads(
+    bootstrap: ModuleType, served: dict[str, Any]
+) -> None:
+    limit = bootstrap.BoundedHTTPServer.MAX_CONNECTIONS
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", served["port"])) for _ in range(limit * 3)]
+    try:
+        deadline = time.monotonic() + 5
+        # The server has taken in every connection: the last ones were closed at once.
+        idle[-1].settimeout(5)
+        assert idle[-1].recv(1) == b""
+        while threading.active_count() - before < limit and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() - before == limit
+    finally:
+        for conn in idle:
+            conn.close()
+    # Once they go, the page answers again.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert fetch(served["port"], "/")[0] == 200
+            break
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
