@@ -4,7 +4,9 @@ the memory limit a server gets when limits.memory is not set."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from hubclient import HubClient
 from machine import ADMIN, HUB_PYTHON, system_name, unit_property
 
 STUDENT, OTHER = "sandboxed", "sandboxed-neighbour"
+#: Where servers started by upstream's or an earlier release's hub check logins.
+OLD_API_URL_LINE = "JUPYTERHUB_API_URL=http://127.0.0.1:15001/hub/api"
 
 STUDENT_SANDBOX = {
     "NoNewPrivileges": "yes",
@@ -207,3 +211,89 @@ def test_default_memory_limit_comes_from_the_machine(hub_url: str) -> None:
         if before is not None:
             tljh_config("set", "limits.memory", before)
             tljh_config("reload", "hub")
+
+
+def hub_port() -> int:
+    out = subprocess.run(
+        [HUB_PYTHON, "-c", "from tljh.render.hub import HUB_PORT; print(HUB_PORT)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout)
+
+
+def test_a_student_cannot_take_the_hubs_port_while_it_restarts(student: HubClient) -> None:
+    # The attack: try to bind the hub's port over and over, to win the moment the hub
+    # restarts, and then answer for it (to the proxy, and to admins' servers).
+    attempts = Path(f"/home/{system_name(STUDENT)}/hub-port-attempts.txt")
+    script = f"""
+import socket, time
+seen = set()
+end = time.monotonic() + 12
+while time.monotonic() < end:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", {hub_port()}))
+        s.listen()
+        seen.add("bound")
+        time.sleep(5)
+    except OSError as e:
+        seen.add(type(e).__name__)
+    finally:
+        s.close()
+    time.sleep(0.005)
+open({str(attempts)!r}, "w").write(" ".join(sorted(seen)))
+"""
+    code = (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {script!r}], start_new_session=True)\n"
+        "'started'"
+    )
+    assert student.execute(code) == "'started'"
+    time.sleep(1)
+    tljh_config("reload", "hub")
+    deadline = time.monotonic() + 30
+    while not attempts.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert attempts.read_text() == "PermissionError"
+    # The hub is back, on its port, and the student's server kept running.
+    assert f"127.0.0.1:{hub_port()}" in unit_listeners("jupyterhub")
+    assert student.execute("1 + 1") == "2"
+
+
+def unit_listeners(unit: str) -> str:
+    pid = unit_property(unit, "MainPID")
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    return "\n".join(line for line in out.splitlines() if f"pid={pid}," in line)
+
+
+def test_a_server_started_for_another_hub_address_is_stopped_at_hub_start(
+    student: HubClient, neighbour: HubClient
+) -> None:
+    # As a server started by an earlier hub: nothing listens at its hub address now,
+    # and a student could.
+    unit = system_name(OTHER)
+    files = unit_property(unit, "EnvironmentFiles")
+    env = Path(files.rsplit(" (ignore_errors=", 1)[0])
+    text = env.read_text()
+    older = re.sub(r"(?m)^JUPYTERHUB_API_URL=.*$", OLD_API_URL_LINE, text)
+    assert older != text
+    env.write_text(older)
+    tljh_config("reload", "hub")
+    deadline = time.monotonic() + 30
+    while unit_property(unit, "ActiveState") == "active" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert unit_property(unit, "ActiveState") != "active"
+    log = subprocess.run(
+        ["journalctl", "-u", "jupyterhub", "-n", "200", "--no-pager"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert f"Stopping {unit}: it was started for the hub at http://127.0.0.1:15001/" in log
+    # A server this hub started is left alone.
+    assert unit_property(system_name(STUDENT), "ActiveState") == "active"
+    # The next visit starts it again, at the hub's address.
+    neighbour.start_server()
+    api_url = neighbour.execute("import os; os.environ['JUPYTERHUB_API_URL']")
+    assert api_url.strip("'").rstrip("/") == f"http://127.0.0.1:{hub_port()}/hub/api"

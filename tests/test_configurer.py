@@ -17,6 +17,7 @@ from tljh.render.default_memory import default_memory_limit
 from tljh.render.hub import (
     CULLER_ROLE,
     CULLER_SERVICE,
+    HUB_PORT,
     apply_traitlets,
     memory_bytes,
     traitlets_from_config,
@@ -53,7 +54,7 @@ def test_hub_basics() -> None:
     assert hub["cookie_secret_file"] == "/opt/tljh/state/jupyterhub_cookie_secret"
     assert hub["db_url"] == "sqlite:////opt/tljh/state/jupyterhub.sqlite"
     assert hub["hub_ip"] == "127.0.0.1"
-    assert hub["hub_port"] == 15001
+    assert hub["hub_port"] == HUB_PORT < 1024
     assert hub["proxy_class"] == "tljh.hub.proxy.TLJHTraefikProxy"
 
 
@@ -315,7 +316,7 @@ def test_real_classes_accept_the_values() -> None:
 
     c = as_config(traits({"users": {"admin": ["boss"]}, "limits": {"memory": "1G"}}))
     hub = JupyterHub(config=c)
-    assert hub.hub_port == 15001
+    assert hub.hub_port == HUB_PORT
     assert hub.cleanup_servers is False
     assert hub.authenticator_class is FirstUseAuthenticator
     assert hub.proxy_class.__name__ == "TLJHTraefikProxy"

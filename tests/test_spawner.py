@@ -417,9 +417,9 @@ def test_users_path() -> None:
     spawner = make_spawner("alice")
     spawner.hub = SimpleNamespace(
         public_host="",
-        api_url="http://127.0.0.1:15001/hub/api",
+        api_url="http://127.0.0.1:1001/hub/api",
         base_url="/hub/",
-        url="http://127.0.0.1:15001/hub/",
+        url="http://127.0.0.1:1001/hub/",
     )
     spawner.user.escaped_name = "alice"
     env = spawner.get_env()

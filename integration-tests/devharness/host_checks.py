@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from devharness.messages import die
 
 # The container shares the host's network, so these are this machine's ports too.
-PORTS = (80, 443, 8099, 15001)
+PORTS = (80, 443, 1001, 8099)  # 1001: tljh.render.hub.HUB_PORT
 
 
 def require_host() -> None:

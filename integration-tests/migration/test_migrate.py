@@ -250,6 +250,28 @@ def test_the_hub_runs_our_version(migrated: Migration) -> None:
     assert out.returncode == 0, out.stderr
 
 
+def test_servers_upstream_started_are_stopped_once(migrated: Migration) -> None:
+    # They would go on asking upstream's hub port (15001) whose a login is: nothing
+    # listens there now, and a student could. The next test starts the student's again.
+    deadline = time.monotonic() + 30
+    while True:
+        active = subprocess.run(
+            ["systemctl", "list-units", "--plain", "--no-legend", "--state=active", "jupyter-*"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        if not active.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not active.strip(), active
+    log = subprocess.run(
+        ["journalctl", "-u", "jupyterhub", "-n", "500", "--no-pager"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "it was started for the hub at http://127.0.0.1:15001/" in log, log[-3000:]
+
+
 def test_config_yaml_is_byte_for_byte_the_same(before: Before, migrated: Migration) -> None:
     assert CONFIG.read_bytes() == before.config
 

@@ -52,6 +52,11 @@ SYSTEM_USERNAME = "{SYSTEM_USERNAME}"
 SERVER_SUFFIX = "{SERVER_SUFFIX}"
 
 
+def same_url(a: str, b: str) -> bool:
+    """Whether two URLs name the same place (a trailing slash aside)."""
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def path_without(path: str, directories: Iterable[str]) -> str:
     """``path`` (a PATH value) without ``directories`` and empty entries."""
     drop = {os.path.normpath(d) for d in directories}
@@ -496,6 +501,8 @@ class UserCreatingSpawner(SystemdSpawner):
         # and servers this hub started already run with the right rights.
         check = not self._sudo_checked
         self._sudo_checked = True
+        if status is None and check and await self._started_for_another_hub():
+            return 0
         if status is None and check and not self.may_sudo() and await self._runs_with_sudo():
             # Removed from users.admin while the server ran: its processes keep
             # the admin group they started with, and sudo trusts that group, so
@@ -512,6 +519,31 @@ class UserCreatingSpawner(SystemdSpawner):
             )
             return 0
         return status
+
+    async def _started_for_another_hub(self) -> bool:
+        """Stop a server that asks another address than this hub's whose a login is.
+
+        A server started by an earlier hub (upstream's, or an earlier release's,
+        on port 15001) checks logins at the address it was given then. Nothing
+        listens there any more, and a student could: their answer would let
+        them into that server, an admin's included. The next visit starts it
+        again, at this hub's address.
+        """
+        started_for = await asyncio.to_thread(
+            systemd.unit_environment_value, self.unit_name, "JUPYTERHUB_API_URL"
+        )
+        if started_for is None or same_url(started_for, self.hub.api_url):
+            return False
+        self.log.warning(
+            "Stopping %s: it was started for the hub at %s, and the hub is at %s now; "
+            "it starts again at %s's next visit",
+            self.unit_name,
+            started_for,
+            self.hub.api_url,
+            self.user.name,
+        )
+        await self.stop()
+        return True
 
     async def _runs_with_sudo(self) -> bool:
         """Whether the running unit was started without NoNewPrivileges."""

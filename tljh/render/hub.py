@@ -49,9 +49,14 @@ HUB_AUTHENTICATOR_CLASSES = {
     ),
 }
 
-#: Where the hub itself listens: internal, only traefik talks to it.
+#: Where the hub itself listens: internal, only traefik talks to it (and
+#: users' servers, which ask it whose a login is). A port below 1024: while
+#: the hub restarts its port is free, and a student who could bind it there
+#: would be answering for the hub, to the proxy (passwords) and to admins'
+#: servers (whose logins), which is admin rights. Students hold no
+#: capability, so they cannot bind it. Upstream and earlier releases used 15001.
 HUB_IP = "127.0.0.1"
-HUB_PORT = 15001
+HUB_PORT = 1001
 
 #: Traefik's file provider with routes for any entrypoint (see tljh.hub.proxy).
 PROXY_CLASS = "tljh.hub.proxy.TLJHTraefikProxy"

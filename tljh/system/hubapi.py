@@ -31,7 +31,7 @@ class HubAPI:
     """``GET``/``DELETE`` on ``<url>/hub/api`` with a token."""
 
     def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
-        #: ``http://127.0.0.1:15001/<base_url>hub/api``
+        #: ``http://127.0.0.1:1001/<base_url>hub/api``
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout

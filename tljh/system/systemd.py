@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tljh.system.run import run
 
@@ -242,3 +245,39 @@ def status(unit: str) -> UnitStatus:
         exec_main_status=number("ExecMainStatus"),
         state_since=wall_clock("StateChangeTimestampMonotonic"),
     )
+
+
+def environment_value(show: str, name: str, read: Callable[[str], str]) -> str | None:
+    """The value of variable ``name`` in a unit's environment, from ``systemctl show
+    -p Environment -p EnvironmentFiles`` output; ``read(path)`` reads an environment
+    file. None when neither sets it (or a file cannot be read)."""
+    found: str | None = None
+    for line in show.splitlines():
+        key, _, value = line.partition("=")
+        if key == "Environment":
+            with contextlib.suppress(ValueError):
+                for word in shlex.split(value):
+                    if word.startswith(f"{name}="):
+                        found = word.split("=", 1)[1]
+        elif key == "EnvironmentFiles" and value:
+            # "PATH (ignore_errors=no)", one line per file; later files win.
+            path = value.rsplit(" (ignore_errors=", 1)[0]
+            try:
+                text = read(path)
+            except OSError:
+                continue
+            for entry in text.splitlines():
+                var, sep, raw = entry.partition("=")
+                if sep and var.strip() == name:
+                    with contextlib.suppress(ValueError):
+                        words = shlex.split(raw)
+                        found = words[0] if words else ""
+    return found
+
+
+def unit_environment_value(unit: str, name: str) -> str | None:
+    """The value of ``name`` a running unit was started with (see :func:`environment_value`)."""
+    out = run(
+        ["systemctl", "show", "-p", "Environment", "-p", "EnvironmentFiles", unit], check=False
+    ).stdout
+    return environment_value(out, name, lambda path: Path(path).read_text())
