@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DUMMY_PASSWORD as PASSWORD
 from conftest import tljh_config, use_dummy_auth
-from hubclient import HubClient
+from hubclient import HubClient, HubError
 from machine import ADMIN, HUB_PYTHON, system_name, unit_property
 
 STUDENT, OTHER = "sandboxed", "sandboxed-neighbour"
@@ -297,3 +297,33 @@ def test_a_server_started_for_another_hub_address_is_stopped_at_hub_start(
     neighbour.start_server()
     api_url = neighbour.execute("import os; os.environ['JUPYTERHUB_API_URL']")
     assert api_url.strip("'").rstrip("/") == f"http://127.0.0.1:{hub_port()}/hub/api"
+
+
+def test_a_student_who_takes_another_servers_port_first_gets_nothing(
+    student: HubClient, neighbour: HubClient
+) -> None:
+    # The neighbour's next server gets a port known in advance (here: fixed by a
+    # snippet; on a real server, by holding all the others) that the student holds.
+    port = 18123
+    snippet = Path("/opt/tljh/config/jupyterhub_config.d/57-fixed-port.py")
+    neighbour.stop_server()
+    snippet.write_text(f"c.Spawner.port = {port}\n")
+    tljh_config("reload", "hub")
+    try:
+        code = (
+            "import socket\n"
+            "s = socket.socket()\n"
+            f"s.bind(('127.0.0.1', {port})); s.listen()\n"
+            "globals()['held'] = s\n"
+            "'held'"
+        )
+        assert student.execute(code) == "'held'"
+        with pytest.raises(HubError) as e:
+            neighbour.start_server(timeout=60)
+        said = f"{e.value} {neighbour.progress_messages}"
+        assert f"a program of another account ({system_name(STUDENT)})" in said, said
+        student.execute("held.close()")
+    finally:
+        snippet.unlink()
+        tljh_config("reload", "hub")
+    neighbour.start_server()

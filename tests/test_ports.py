@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tljh.errors import PortTaken
-from tljh.system.ports import listening_inodes, port_holders
+from tljh.system.ports import listening_inodes, listening_uids, port_holders, port_owners
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1
-   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2222 1
+   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 2222 1
    2: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3333 1
 """
 TCP6 = """\
@@ -29,6 +29,22 @@ def test_listening_inodes() -> None:
     assert listening_inodes(TCP, 8080) == {"2222"}
     assert listening_inodes(TCP6, 443) == {"4444"}
     assert listening_inodes(TCP, 443) == set()
+
+
+def test_listening_uids() -> None:
+    assert listening_uids(TCP, 8080) == {1001}
+    assert listening_uids(TCP, 80) == {0}
+    assert listening_uids(TCP, 443) == set()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="no /proc")
+def test_the_owner_of_a_listening_socket_is_its_uid() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert port_owners(port) == {os.getuid()}
+    assert port_owners(port) == set()
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="no /proc")

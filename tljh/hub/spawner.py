@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import sys
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -41,7 +42,7 @@ from tljh.hub.server_start import (
 from tljh.layout import Layout
 from tljh.render.limits import Effective, Limits, effective_limits
 from tljh.render.user_units import DEFAULT_TASKS_MAX, server_properties
-from tljh.system import systemd, users
+from tljh.system import ports, systemd, users
 from tljh.system.paths import USER_PATH
 from tljh.system.usernames import system_username
 from tljh.system.users import AccountOwners, recorded_account
@@ -50,6 +51,13 @@ from tljh.system.users import AccountOwners, recorded_account
 #: name, and ":<server name>" for a named server ("" for the default one).
 SYSTEM_USERNAME = "{SYSTEM_USERNAME}"
 SERVER_SUFFIX = "{SERVER_SUFFIX}"
+
+
+def account_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def same_url(a: str, b: str) -> bool:
@@ -455,6 +463,20 @@ class UserCreatingSpawner(SystemdSpawner):
             raise await self.start_failure("stopped before it answered")
         if outcome is Outcome.TIMEOUT:
             raise await self.start_failure(f"did not answer within {self.http_timeout} seconds")
+        # Any account may bind a free port: another student's program that got
+        # there first would be answering as this user's server.
+        owners = await asyncio.to_thread(ports.port_owners, port)
+        strangers = owners - {pwd.getpwnam(self.system_username).pw_uid}
+        if strangers:
+            names = ", ".join(sorted(account_name(uid) for uid in strangers))
+            self.log.warning(
+                "Port %s of %s's server is held by another account: %s", port, self.user.name, names
+            )
+            await self.stop()
+            raise await self.start_failure(
+                f"could not have its port {port}: a program of another account ({names}) "
+                "listens there; starting the server again picks another port"
+            )
 
     async def start_failure(self, what: str) -> ServerStartFailed:
         """The error for a start that failed: ``what`` happened, and what the unit logged."""

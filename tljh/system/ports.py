@@ -22,9 +22,9 @@ class Holder:
         return f"{self.name} (pid {self.pid})"
 
 
-def listening_inodes(table: str, port: int) -> set[str]:
-    """Socket inodes listening on ``port`` in the text of /proc/net/tcp or tcp6."""
-    inodes = set()
+def _listening(table: str, port: int) -> list[list[str]]:
+    """The rows of /proc/net/tcp or tcp6 (its text) of sockets listening on ``port``."""
+    rows = []
     for line in table.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != _LISTEN:
@@ -32,10 +32,31 @@ def listening_inodes(table: str, port: int) -> set[str]:
         _, _, hex_port = fields[1].rpartition(":")
         try:
             if int(hex_port, 16) == port:
-                inodes.add(fields[9])
+                rows.append(fields)
         except ValueError:
             continue
-    return inodes
+    return rows
+
+
+def listening_inodes(table: str, port: int) -> set[str]:
+    """Socket inodes listening on ``port`` in the text of /proc/net/tcp or tcp6."""
+    return {fields[9] for fields in _listening(table, port)}
+
+
+def listening_uids(table: str, port: int) -> set[int]:
+    """The uids of the sockets listening on ``port`` in the text of /proc/net/tcp or tcp6."""
+    return {int(fields[7]) for fields in _listening(table, port) if fields[7].isdigit()}
+
+
+def port_owners(port: int, proc: Path = Path("/proc")) -> set[int]:
+    """The uids of whoever listens on TCP ``port`` (IPv4 or IPv6) in this network namespace."""
+    uids: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            uids |= listening_uids((proc / "net" / table).read_text(), port)
+        except OSError:
+            continue
+    return uids
 
 
 def _pids(proc: Path) -> Iterable[Path]:
