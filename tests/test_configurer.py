@@ -147,6 +147,9 @@ def test_user_lists() -> None:
     assert role_members(t["JupyterHub"]["load_roles"], "admin") == ["boss"]
     assert t["UserCreatingSpawner"]["sudo_users"] == {"boss"}
     assert auth["blocked_users"] == {"eve"}
+    # Logins are lower-cased before the ban list is read: a ban written "Mallory" holds.
+    mixed = traits({"users": {"banned": ["Mallory"]}})
+    assert "mallory" in mixed["Authenticator"]["blocked_users"]
     # with an allow list, nobody else gets in
     assert "allow_all" not in t.get("FirstUseAuthenticator", {})
 

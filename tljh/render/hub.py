@@ -229,7 +229,9 @@ def traitlets_from_config(
         "Authenticator",
         admin_users=set(admins),
         allowed_users={str(u) for u in users["allowed"]} | set(admins),
-        blocked_users={str(u) for u in users["banned"]},
+        # JupyterHub lower-cases the other lists' names, as the usual
+        # authenticators do logins, but not this one: "Mallory" would ban nobody.
+        blocked_users={form for u in users["banned"] for form in (str(u), str(u).lower())},
     )
     class_name = authenticator.rsplit(".", 1)[-1]
     explicit_allow_all = isinstance(auth.get(class_name), Mapping) and (
