@@ -215,6 +215,8 @@ class HubClient:
             pass
         elif r.status_code not in (201, 202):
             raise _fail("starting the server", r)
+        else:
+            self._kernel_id = None  # a new server: kernels of an earlier one are gone
         self._wait_for_spawn(deadline)
         servers = self.user_model().get("servers") or {}
         server = servers.get("")

@@ -302,12 +302,14 @@ def test_a_server_started_for_another_hub_address_is_stopped_at_hub_start(
 def test_a_student_who_takes_another_servers_port_first_gets_nothing(
     student: HubClient, neighbour: HubClient
 ) -> None:
-    # The neighbour's next server gets a port known in advance (here: fixed by a
-    # snippet; on a real server, by holding all the others) that the student holds.
+    # The neighbour's next server gets a port known in advance, that the student holds
+    # (here the snippet picks it; on a real server, holding all the others would).
     port = 18123
     snippet = Path("/opt/tljh/config/jupyterhub_config.d/57-fixed-port.py")
     neighbour.stop_server()
-    snippet.write_text(f"c.Spawner.port = {port}\n")
+    snippet.write_text(
+        f"import systemdspawner.systemdspawner as s\ns.random_port = lambda: {port}\n"
+    )
     tljh_config("reload", "hub")
     try:
         code = (
