@@ -38,17 +38,7 @@ def test_listening_uids() -> None:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="no /proc")
-def test_the_owner_of_a_listening_socket_is_its_uid() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        port = s.getsockname()[1]
-        assert port_owners(port) == {os.getuid()}
-    assert port_owners(port) == set()
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="no /proc")
-def test_a_listening_socket_is_found_with_its_process() -> None:
+def test_a_listening_socket_is_found_with_its_process_and_owner() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -56,7 +46,9 @@ def test_a_listening_socket_is_found_with_its_process() -> None:
         holders = port_holders(port)
         assert [h.pid for h in holders] == [os.getpid()]
         assert str(holders[0]) == f"{holders[0].name} (pid {os.getpid()})"
+        assert port_owners(port) == {os.getuid()}
     assert port_holders(port) == []
+    assert port_owners(port) == set()
 
 
 def test_port_taken_names_holder_and_key() -> None:

@@ -48,15 +48,18 @@ def listening_uids(table: str, port: int) -> set[int]:
     return {int(fields[7]) for fields in _listening(table, port) if fields[7].isdigit()}
 
 
-def port_owners(port: int, proc: Path = Path("/proc")) -> set[int]:
-    """The uids of whoever listens on TCP ``port`` (IPv4 or IPv6) in this network namespace."""
-    uids: set[int] = set()
-    for table in ("tcp", "tcp6"):
+def _tables(proc: Path) -> Iterable[str]:
+    """The text of /proc/net/tcp and tcp6 (those that can be read)."""
+    for name in ("tcp", "tcp6"):
         try:
-            uids |= listening_uids((proc / "net" / table).read_text(), port)
+            yield (proc / "net" / name).read_text()
         except OSError:
             continue
-    return uids
+
+
+def port_owners(port: int, proc: Path = Path("/proc")) -> set[int]:
+    """The uids of whoever listens on TCP ``port`` (IPv4 or IPv6) in this network namespace."""
+    return {uid for table in _tables(proc) for uid in listening_uids(table, port)}
 
 
 def _pids(proc: Path) -> Iterable[Path]:
@@ -70,12 +73,7 @@ def port_holders(port: int, proc: Path = Path("/proc")) -> list[Holder]:
 
     A process of another namespace, or one we may not look into, is not seen.
     """
-    inodes: set[str] = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            inodes |= listening_inodes((proc / "net" / table).read_text(), port)
-        except OSError:
-            continue
+    inodes = {inode for table in _tables(proc) for inode in listening_inodes(table, port)}
     if not inodes:
         return []
     wanted = {f"socket:[{inode}]" for inode in inodes}
