@@ -53,13 +53,6 @@ SYSTEM_USERNAME = "{SYSTEM_USERNAME}"
 SERVER_SUFFIX = "{SERVER_SUFFIX}"
 
 
-def account_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
-
-
 def same_url(a: str, b: str) -> bool:
     """Whether two URLs name the same place (a trailing slash aside)."""
     return a.rstrip("/") == b.rstrip("/")
@@ -208,7 +201,8 @@ class UserCreatingSpawner(SystemdSpawner):
         self._system_username: str | None = None
         # What the admin configured; start() lowers it for admins only.
         self._configured_disable_user_sudo: bool = bool(self.disable_user_sudo)
-        # Whether poll() has checked a server started by an earlier hub for sudo.
+        # Whether poll() has checked a server started by an earlier hub (its sudo,
+        # and the hub address it asks); start() marks a server this hub starts as checked.
         self._sudo_checked = False
         # The general limits; each start sets its own on top of them.
         self._general_limits = Limits(memory=self.mem_limit, cpu=self.cpu_limit)
@@ -468,7 +462,7 @@ class UserCreatingSpawner(SystemdSpawner):
         owners = await asyncio.to_thread(ports.port_owners, port)
         strangers = owners - {pwd.getpwnam(self.system_username).pw_uid}
         if strangers:
-            names = ", ".join(sorted(account_name(uid) for uid in strangers))
+            names = ", ".join(sorted(users.id_holder(uid) or f"uid {uid}" for uid in strangers))
             self.log.warning(
                 "Port %s of %s's server is held by another account: %s", port, self.user.name, names
             )
