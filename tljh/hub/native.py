@@ -61,7 +61,9 @@ def sent_from_a_hub_page(headers: Mapping[str, str], host: str, hub_prefix: str)
     Browsers send a page's full address as ``Referer`` to its own site, so a
     click on the authorize page says where it came from. Students' servers
     share the hub's address, so a same-site page is not enough: the page must
-    be under the hub's prefix (``/hub/``), not ``/user/NAME/``. Requests that
+    be under the hub's prefix (``/hub/``), not ``/user/NAME/``. (A script on
+    such a page may still name a hub page as its referrer: the same site may.
+    docs/topics/security.md lists that limit of sharing the hub's address.) Requests that
     do not say where they come from (typed in, a link in an e-mail, a page that
     hides its address, a script) are refused as well: nobody needs them to
     approve, and an attacker can send any of them. ``Sec-Fetch-Site``, which
